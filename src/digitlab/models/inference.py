@@ -1,0 +1,37 @@
+"""Batched inference on raw uint8 images: no per-image Python."""
+
+from __future__ import annotations
+
+import torch
+
+from ..device import autocast
+
+
+def has_conv(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+
+
+def as_model_input(images: torch.Tensor, model: torch.nn.Module, device: torch.device) -> torch.Tensor:
+    """uint8 N x 28 x 28 (or N x 1 x 28 x 28) -> float N x 1 x 28 x 28 on `device`, channels_last for CNNs."""
+    x = images.to(device, non_blocking=True)
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    x = x.float()
+    return x.contiguous(memory_format=torch.channels_last) if has_conv(model) else x
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, device: torch.device,
+                   precision: str = "fp32", batch_size: int = 1024) -> torch.Tensor:
+    """Float32 logits (N x 10, on the CPU) for uint8 images, in eval mode."""
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for start in range(0, len(images), batch_size):
+            x = as_model_input(images[start:start + batch_size], model, device)
+            with autocast(device, precision):
+                out.append(model(x).float().cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, 10)

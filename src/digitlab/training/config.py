@@ -1,0 +1,86 @@
+"""The full configuration of a training run, and the named recipes built from it.
+
+A run writes its whole config into every checkpoint, so any result can be traced
+to the exact settings that made it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, replace
+
+from ..data.augment import AugmentConfig
+from ..device import PRECISIONS
+from ..errors import DigitlabError
+from .registry import LOSSES, OPTIMIZERS, SCHEDULES
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "digitlab-cnn"  # preset name or spec string
+    optimizer: str = "adam"
+    lr: float | None = None  # None: the optimizer's Keras default
+    schedule: str = "constant"
+    loss: str = "sparse_categorical_crossentropy"
+    batch_size: int = 32
+    epochs: int = 10
+    augment: AugmentConfig | None = None
+    val_size: int = 5000
+    subset: int | None = None  # train on this many images (stratified) for quick runs
+    seed: int = 0
+    split_seed: int = 0  # fixes the validation split and the subset across seeds
+    precision: str = "auto"
+    recipe: str | None = None
+
+    def __post_init__(self):
+        checks = [
+            (self.optimizer in OPTIMIZERS, f"optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}"),
+            (self.loss in LOSSES, f"loss {self.loss!r}; choose from {', '.join(LOSSES)}"),
+            (self.schedule in SCHEDULES, f"schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}"),
+            (self.precision in PRECISIONS, f"precision {self.precision!r}; choose from {', '.join(PRECISIONS)}"),
+            (self.batch_size >= 2, f"batch size {self.batch_size}: must be at least 2"),
+            (self.epochs >= 1, f"epochs {self.epochs}: must be at least 1"),
+            (self.lr is None or self.lr > 0, f"learning rate {self.lr}: must be positive"),
+            (0 < self.val_size < 60000, f"validation size {self.val_size}: must be between 1 and 59999"),
+            (self.subset is None or 10 <= self.subset <= 60000 - self.val_size,
+             f"subset {self.subset}: must be between 10 and {60000 - self.val_size} (60k minus the validation set)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise DigitlabError(f"bad training setting: {message}")
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if d.get("augment") is not None:
+            d["augment"] = AugmentConfig(**d["augment"])
+        return cls(**d)
+
+
+REPORT_AUGMENT = AugmentConfig()  # shear 0.1, width shift 0.02, rotation 8, zoom 0.08
+
+RECIPES: dict[str, TrainConfig] = {
+    # `make run`: our recommended recipe, a couple of minutes on a 2-core CPU.
+    "default": TrainConfig(
+        model="digitlab-cnn", optimizer="adam", lr=3e-3, schedule="onecycle", batch_size=128, epochs=4,
+        augment=AugmentConfig(rotation=8, width_shift=0.06, height_shift=0.06, shear=0, zoom=0.08),
+    ),
+    # The report's three reproductions (docs/reproduction.md).
+    "report-ann": TrainConfig(model="report-ann", optimizer="adam", batch_size=32, epochs=6),
+    "report-cnn-first": TrainConfig(model="report-cnn-first", optimizer="adam", batch_size=32, epochs=6),
+    "report-cnn-final": TrainConfig(
+        model="report-cnn-final", optimizer="adam", lr=0.01, batch_size=256, epochs=20, augment=REPORT_AUGMENT,
+    ),
+}
+
+
+def recipe(name: str, **overrides) -> TrainConfig:
+    """A named recipe with some settings replaced (those given as None are left alone)."""
+    if name not in RECIPES:
+        raise DigitlabError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return replace(RECIPES[name], recipe=name, **changes)

@@ -1,0 +1,94 @@
+"""Optimizers, losses and learning-rate schedules by name, with Keras' defaults.
+
+The report trained with Keras, so an optimizer asked for by name behaves as
+Keras' does: its default learning rate, epsilon 1e-7, RMSprop's rho 0.9,
+Adagrad's initial accumulator 0.1.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import DigitlabError
+
+# name -> (default learning rate, builder(params, lr))
+OPTIMIZERS: dict[str, tuple[float, Callable]] = {
+    "adam": (1e-3, lambda p, lr: torch.optim.Adam(p, lr=lr, eps=1e-7)),
+    "rmsprop": (1e-3, lambda p, lr: torch.optim.RMSprop(p, lr=lr, alpha=0.9, eps=1e-7)),
+    "nadam": (1e-3, lambda p, lr: torch.optim.NAdam(p, lr=lr, eps=1e-7)),
+    "sgd": (1e-2, lambda p, lr: torch.optim.SGD(p, lr=lr)),
+    "adadelta": (1e-3, lambda p, lr: torch.optim.Adadelta(p, lr=lr, rho=0.95, eps=1e-7)),
+    "adagrad": (1e-3, lambda p, lr: torch.optim.Adagrad(p, lr=lr, initial_accumulator_value=0.1, eps=1e-7)),
+}
+
+
+def _choose(kind: str, name: str, options) -> None:
+    if name not in options:
+        raise DigitlabError(f"unknown {kind} {name!r}; choose from {', '.join(options)}")
+
+
+def make_optimizer(name: str, params, lr: float | None) -> torch.optim.Optimizer:
+    _choose("optimizer", name, OPTIMIZERS)
+    default_lr, build = OPTIMIZERS[name]
+    lr = default_lr if lr is None else lr
+    if not lr > 0:
+        raise DigitlabError(f"learning rate must be positive, not {lr}")
+    return build(params, lr)
+
+
+def default_lr(optimizer: str) -> float:
+    _choose("optimizer", optimizer, OPTIMIZERS)
+    return OPTIMIZERS[optimizer][0]
+
+
+def _sparse_ce(logits, y):
+    return F.cross_entropy(logits, y)
+
+
+def _categorical_ce(logits, y):
+    # the one-hot form of the same loss, as Keras' categorical_crossentropy receives it
+    return F.cross_entropy(logits, F.one_hot(y, 10).to(logits.dtype))
+
+
+def _kl_divergence(logits, y):
+    # Keras clips both distributions to [1e-7, 1] before sum(t * log(t / p))
+    p = torch.softmax(logits, 1).clamp(1e-7, 1)
+    t = F.one_hot(y, 10).to(logits.dtype).clamp(1e-7, 1)
+    return (t * (t.log() - p.log())).sum(1).mean()
+
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "categorical_crossentropy": _categorical_ce,
+    "sparse_categorical_crossentropy": _sparse_ce,
+    "kl_divergence": _kl_divergence,
+}
+
+
+def loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Loss of float32 logits against integer labels."""
+    _choose("loss", name, LOSSES)
+    fn = LOSSES[name]
+    return lambda logits, y: fn(logits.float(), y)
+
+
+def _onecycle(t: float) -> float:
+    # linear warm-up from 0.1 to 1 over the first 25%, then linear decay to 0
+    return 0.1 + 0.9 * t / 0.25 if t < 0.25 else max(0.0, (1 - t) / 0.75)
+
+
+SCHEDULES: dict[str, Callable[[float], float]] = {
+    "constant": lambda t: 1.0,
+    "onecycle": _onecycle,
+    "cosine": lambda t: 0.5 * (1 + math.cos(math.pi * min(t, 1.0))),
+}
+
+
+def lr_at(schedule: str, peak: float, step: int, total_steps: int) -> float:
+    """Learning rate of step `step` (0-based) out of `total_steps`: a pure function, so
+    a resumed run needs no scheduler state."""
+    _choose("schedule", schedule, SCHEDULES)
+    return peak * SCHEDULES[schedule](step / max(1, total_steps))

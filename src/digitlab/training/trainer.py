@@ -1,0 +1,216 @@
+"""The fit loop. The dataset lives in one uint8 tensor on the device; a batch is an
+index slice of a seeded permutation, augmented as a whole, run channels_last under
+bf16 autocast where the hardware computes bf16 natively.
+
+Every epoch ends with `out/last` (with optimizer and RNG state, for --resume),
+`out/best` when validation accuracy improved, and `out/history.json`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm import tqdm
+
+from ..data.augment import augment_batch
+from ..data.mnist import load_mnist
+from ..data.splits import stratified_take, train_val_split
+from ..device import autocast, pick_device, resolve_precision
+from ..errors import DigitlabError
+from ..files import write_json_atomic
+from ..models.inference import as_model_input, has_conv, predict_logits
+from ..models.presets import resolve_model
+from .checkpoint import load_checkpoint, load_trainer_state, save_checkpoint
+from .config import TrainConfig
+from .registry import default_lr, loss_fn, lr_at, make_optimizer
+
+
+@dataclass
+class FitResult:
+    out: Path
+    history: list[dict]
+    best_epoch: int
+    best_val_accuracy: float
+
+    @property
+    def best(self) -> Path:
+        return self.out / "best"
+
+    @property
+    def last(self) -> Path:
+        return self.out / "last"
+
+
+@dataclass
+class Split:
+    x_train: torch.Tensor  # uint8 N x 1 x 28 x 28 on the device
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+
+
+def make_split(cfg: TrainConfig, device: torch.device) -> Split:
+    """Training and validation images for `cfg`; the test set is not touched."""
+    data = load_mnist()
+    train_idx, val_idx = train_val_split(data.train_labels, cfg.val_size, cfg.split_seed)
+    if cfg.subset is not None:
+        chosen, _ = stratified_take(data.train_labels[train_idx], cfg.subset, cfg.split_seed + 1)
+        train_idx = train_idx[chosen]
+    x, y = data.train_images.unsqueeze(1), data.train_labels.long()
+    return Split(x[train_idx].to(device), y[train_idx].to(device), x[val_idx], y[val_idx])
+
+
+def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, state in sd["state"].items():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"optimizer.{pid}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{pid}.{key}"] = value
+    return {"param_groups": sd["param_groups"], "scalars": scalars}, tensors
+
+
+def _restore_optimizer(opt: torch.optim.Optimizer, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("optimizer."):
+            _, pid, key = name.split(".", 2)
+            state.setdefault(int(pid), {})[key] = value
+    for name, value in meta["scalars"].items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = value
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, out: str | Path, device: str | None = None, progress: bool = True,
+                 log: Callable[[str], None] = print):
+        self.cfg, self.out, self.log, self.progress = cfg, Path(out), log, progress
+        self.device = pick_device(device)
+        self.precision = resolve_precision(cfg.precision, self.device)
+        self.model_spec = resolve_model(cfg.model)
+        torch.manual_seed(cfg.seed)
+        self.model = self.model_spec.build().to(self.device)
+        if has_conv(self.model):
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.lr = cfg.lr if cfg.lr is not None else default_lr(cfg.optimizer)
+        self.optimizer = make_optimizer(cfg.optimizer, self.model.parameters(), self.lr)
+        self.loss = loss_fn(cfg.loss)
+        self.generator = torch.Generator().manual_seed(cfg.seed + 1)  # permutations and augmentation
+        self.history: list[dict] = []
+        self.best_epoch, self.best_val_accuracy = 0, -1.0
+
+    # --- state for resume ------------------------------------------------------------------
+    def _trainer_state(self) -> tuple[dict, dict[str, torch.Tensor]]:
+        opt_meta, tensors = _flatten_optimizer(self.optimizer)
+        tensors["rng.generator"] = self.generator.get_state()
+        tensors["rng.torch"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        meta = {"epoch": len(self.history), "optimizer": opt_meta,
+                "best_epoch": self.best_epoch, "best_val_accuracy": self.best_val_accuracy}
+        return meta, tensors
+
+    def resume(self) -> None:
+        last = self.out / "last"
+        saved = load_checkpoint(last, self.device)
+        if saved.meta.get("train_config") != self.cfg.to_json():
+            raise DigitlabError(f"cannot resume {self.out}: its training config differs from the one asked for")
+        meta, tensors = load_trainer_state(last)
+        self.model.load_state_dict(saved.model.state_dict())
+        _restore_optimizer(self.optimizer, meta["optimizer"], tensors)
+        self.generator.set_state(tensors["rng.generator"])
+        torch.set_rng_state(tensors["rng.torch"])
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+        self.history = saved.meta["history"]
+        self.best_epoch, self.best_val_accuracy = meta["best_epoch"], meta["best_val_accuracy"]
+
+    # --- the loop --------------------------------------------------------------------------
+    def fit(self, on_epoch_end: Callable[[dict], None] | None = None) -> FitResult:
+        cfg, model, device = self.cfg, self.model, self.device
+        split = make_split(cfg, device)
+        n, bs = len(split.y_train), cfg.batch_size
+        steps_per_epoch = math.ceil(n / bs)
+        total_steps = steps_per_epoch * cfg.epochs
+        start = len(self.history)
+        if start >= cfg.epochs:
+            self.log(f"{self.out} already holds all {cfg.epochs} epochs")
+        for epoch in range(start, cfg.epochs):
+            model.train()
+            t0 = time.perf_counter()
+            perm = torch.randperm(n, generator=self.generator).to(device)
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+                       leave=False, disable=None if self.progress else True)
+            for i in bar:
+                idx = perm[i * bs:(i + 1) * bs]
+                if len(idx) < 2:  # batch norm cannot train on a single image
+                    continue
+                x = split.x_train[idx].float()
+                if cfg.augment is not None:
+                    x = augment_batch(x, cfg.augment, self.generator)
+                if has_conv(model):
+                    x = x.contiguous(memory_format=torch.channels_last)
+                y = split.y_train[idx]
+                lr = lr_at(cfg.schedule, self.lr, epoch * steps_per_epoch + i, total_steps)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                with autocast(device, self.precision):
+                    logits = model(x)
+                loss = self.loss(logits, y)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                loss_sum += loss.detach() * len(idx)
+                correct += (logits.argmax(1) == y).sum()
+                if i % 20 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
+            seconds = time.perf_counter() - t0
+            val_logits = predict_logits(model, split.x_val, device, self.precision)
+            record = {
+                "epoch": epoch + 1,
+                "loss": loss_sum.item() / n,
+                "accuracy": correct.item() / n,
+                "val_loss": self.loss(val_logits, split.y_val).item(),
+                "val_accuracy": (val_logits.argmax(1) == split.y_val).float().mean().item(),
+                "seconds": seconds,
+                "lr": lr,
+                "samples_per_second": n / seconds,
+            }
+            self.history.append(record)
+            self._save(record)
+            self.log(f"epoch {epoch + 1}/{cfg.epochs}  loss {record['loss']:.4f}  acc {record['accuracy']:.4f}  "
+                     f"val_loss {record['val_loss']:.4f}  val_acc {record['val_accuracy']:.4f}  "
+                     f"{seconds:.1f}s ({record['samples_per_second']:.0f} img/s)")
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+        return FitResult(self.out, self.history, self.best_epoch, self.best_val_accuracy)
+
+    def _save(self, record: dict) -> None:
+        common = dict(train_config=self.cfg.to_json(), history=self.history)
+        metrics = {k: record[k] for k in ("epoch", "val_accuracy", "val_loss")}
+        if record["val_accuracy"] > self.best_val_accuracy:
+            self.best_epoch, self.best_val_accuracy = record["epoch"], record["val_accuracy"]
+            save_checkpoint(self.out / "best", self.model, self.model_spec, metrics=metrics, **common)
+        meta, tensors = self._trainer_state()
+        save_checkpoint(self.out / "last", self.model, self.model_spec, metrics=metrics,
+                        trainer_state=tensors, trainer_meta=meta, **common)
+        write_json_atomic(self.out / "history.json", self.history)
+
+
+def train(cfg: TrainConfig, out: str | Path, resume: bool = False, device: str | None = None,
+          progress: bool = True, log: Callable[[str], None] = print,
+          on_epoch_end: Callable[[dict], None] | None = None) -> FitResult:
+    trainer = Trainer(cfg, out, device=device, progress=progress, log=log)
+    if resume:
+        trainer.resume()
+    return trainer.fit(on_epoch_end)
