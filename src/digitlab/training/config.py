@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from ..data.augment import AugmentConfig
 from ..device import PRECISIONS
 from ..errors import DigitlabError
-from .registry import LOSSES, OPTIMIZERS, SCHEDULES
+from .registry import LOSSES, OPTIMIZERS, SCHEDULES, default_lr
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,12 @@ class TrainConfig:
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        """One line a person reads: model, optimizer, schedule, batch, epochs, augmentation."""
+        aug = "off" if self.augment is None else ", ".join(f"{k} {v:g}" for k, v in vars(self.augment).items() if v)
+        return (f"{self.model}, {self.optimizer} lr {self.lr if self.lr is not None else default_lr(self.optimizer):g} "
+                f"{self.schedule}, batch {self.batch_size}, {self.epochs} epochs, augmentation {aug}")
 
     @classmethod
     def from_json(cls, d: dict) -> "TrainConfig":

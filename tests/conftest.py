@@ -1,0 +1,33 @@
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from digitlab.data import load_mnist
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return load_mnist()
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    torch.manual_seed(0)
+
+
+def run_cli(*args, env=None, timeout=300):
+    """Run `digitlab ARGS` in a subprocess, as a user would; returns the CompletedProcess."""
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "digitlab", *map(str, args)], capture_output=True, text=True,
+                          env=full_env, timeout=timeout)
+
+
+def assert_clean_error(proc, *fragments):
+    """A user-facing failure: exit code 2, the message names the problem, no traceback."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    for fragment in fragments:
+        assert fragment in proc.stderr, (fragment, proc.stderr)

@@ -1,0 +1,172 @@
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from conftest import assert_clean_error, run_cli
+from digitlab.data import AugmentConfig
+from digitlab.errors import DigitlabError
+from digitlab.evaluation import evaluate_checkpoint
+from digitlab.models.inference import predict_logits
+from digitlab.training import TrainConfig, load_checkpoint, recipe, save_checkpoint, train
+from digitlab.training import checkpoint as checkpoint_module
+from digitlab.training.registry import loss_fn, lr_at
+
+QUIET = dict(progress=False, log=lambda s: None)
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The default recipe for 2 epochs on a 5k subset: the one real training run of the suite."""
+    out = tmp_path_factory.mktemp("run")
+    result = train(recipe("default", subset=5000, epochs=2), out, **QUIET)
+    return result
+
+
+def test_two_epochs_on_5k_images_reach_real_accuracy(trained):
+    assert [r["epoch"] for r in trained.history] == [1, 2]
+    assert trained.history[1]["loss"] < trained.history[0]["loss"]
+    assert trained.best_val_accuracy >= 0.94
+    metrics = evaluate_checkpoint(trained.best)
+    assert metrics["n"] == 10000
+    assert metrics["accuracy"] >= 0.95, metrics  # chance is 0.10; a broken pipeline stays far below
+    history = json.loads((trained.out / "history.json").read_text())
+    assert set(history[0]) >= {"loss", "accuracy", "val_loss", "val_accuracy", "seconds", "lr"}
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(trained, mnist, tmp_path):
+    ckpt = load_checkpoint(trained.best)
+    assert ckpt.meta["train_config"]["subset"] == 5000
+    assert ckpt.meta["dataset_sha256"] and ckpt.meta["versions"]["torch"] == torch.__version__
+    images = mnist.test_images[:500]
+    before = predict_logits(ckpt.model, images, CPU)
+    save_checkpoint(tmp_path / "copy", ckpt.model, ckpt.model_spec, train_config=ckpt.meta["train_config"])
+    after = predict_logits(load_checkpoint(tmp_path / "copy").model, images, CPU)
+    assert torch.equal(before, after)
+
+
+def _tiny(**kw):
+    base = TrainConfig(model="report-cnn-final", optimizer="adam", lr=0.01, batch_size=64, epochs=3,
+                       subset=640, val_size=256, augment=AugmentConfig(), schedule="onecycle", seed=3)
+    return replace(base, **kw)
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    cfg = _tiny()
+    whole = train(cfg, tmp_path / "whole", **QUIET)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(record):
+        if record["epoch"] == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(cfg, tmp_path / "cut", on_epoch_end=kill_after_first, **QUIET)
+    assert len(json.loads((tmp_path / "cut" / "history.json").read_text())) == 1
+    resumed = train(cfg, tmp_path / "cut", resume=True, **QUIET)
+
+    strip = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "samples_per_second")} for r in h]  # noqa
+    assert strip(resumed.history) == strip(whole.history)
+    a = load_checkpoint(tmp_path / "whole" / "last").model.state_dict()
+    b = load_checkpoint(tmp_path / "cut" / "last").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    train(_tiny(epochs=1), tmp_path / "run", **QUIET)
+    with pytest.raises(DigitlabError, match="config differs"):
+        train(_tiny(epochs=1, lr=0.02), tmp_path / "run", resume=True, **QUIET)
+
+
+def test_corrupt_and_mismatched_checkpoints_are_refused(trained, tmp_path):
+    import shutil
+
+    def copy(name):
+        shutil.copytree(trained.best, tmp_path / name)
+        return tmp_path / name
+
+    truncated = copy("truncated")
+    weights = truncated / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(DigitlabError, match="corrupt"):
+        load_checkpoint(truncated)
+
+    garbage = copy("garbage")
+    (garbage / "model.json").write_text("{not json")
+    with pytest.raises(DigitlabError, match="not valid JSON"):
+        load_checkpoint(garbage)
+
+    mismatched = copy("mismatched")
+    meta = json.loads((mismatched / "model.json").read_text())
+    meta["model"]["spec"] = "32C5-R-AP2-F-20-R-10-SM"
+    (mismatched / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(DigitlabError, match="do not match the model spec"):
+        load_checkpoint(mismatched)
+
+    with pytest.raises(DigitlabError, match="not found"):
+        load_checkpoint(tmp_path / "nowhere")
+    assert_clean_error(run_cli("evaluate", truncated), "corrupt")
+    assert_clean_error(run_cli("evaluate", tmp_path / "nowhere"), "not found")
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(trained, tmp_path, monkeypatch):
+    ckpt = load_checkpoint(trained.best)
+    target = save_checkpoint(tmp_path / "ckpt", ckpt.model, ckpt.model_spec, metrics={"v": 1})
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(checkpoint_module, "save_file", disk_full)
+    with pytest.raises(OSError):
+        save_checkpoint(target, ckpt.model, ckpt.model_spec, metrics={"v": 2})
+    assert load_checkpoint(target).meta["metrics"] == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]  # no half-written leftovers
+
+
+def test_bad_settings_are_refused_with_the_allowed_values():
+    with pytest.raises(DigitlabError, match="optimizer 'adamw'.*adam, rmsprop"):
+        TrainConfig(optimizer="adamw")
+    with pytest.raises(DigitlabError, match="batch size"):
+        TrainConfig(batch_size=1)
+    with pytest.raises(DigitlabError, match="unknown recipe"):
+        recipe("quick")
+    proc = run_cli("train", "--optimizer", "adamw")
+    assert proc.returncode == 2 and "invalid choice: 'adamw'" in proc.stderr and "Traceback" not in proc.stderr
+    assert_clean_error(run_cli("train", "--model", "32C3-ZZ-F-10"), "'ZZ'")
+
+
+def test_the_three_losses_agree_on_one_hot_targets():
+    torch.manual_seed(0)
+    logits, y = torch.randn(64, 10), torch.randint(0, 10, (64,))
+    sparse = loss_fn("sparse_categorical_crossentropy")(logits, y)
+    categorical = loss_fn("categorical_crossentropy")(logits, y)
+    kl = loss_fn("kl_divergence")(logits, y)
+    assert torch.allclose(sparse, categorical)
+    assert abs(kl.item() - sparse.item()) < 1e-3  # equal but for Keras' 1e-7 clipping
+    assert sparse.item() > 1  # random logits: a real loss, not zero
+
+
+def test_onecycle_warms_up_then_anneals():
+    lrs = [lr_at("onecycle", 1.0, s, 100) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and max(lrs) == pytest.approx(1.0, abs=0.04)
+    assert lrs.index(max(lrs)) == 25 and lrs[-1] < 0.02
+    assert all(lr_at("constant", 0.5, s, 100) == 0.5 for s in (0, 50, 99))
+
+
+def test_train_and_evaluate_through_the_cli(tmp_path):
+    out = tmp_path / "cli-run"
+    proc = run_cli("train", "--recipe", "report-cnn-first", "--subset", "2000", "--epochs", "2", "--val-size",
+                   "1000", "--lr", "0.002", "--out", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert f"best checkpoint: {out / 'best'}" in proc.stdout
+    proc = run_cli("evaluate", out / "best", "--json")
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads(proc.stdout)
+    assert set(metrics) == {"accuracy", "loss", "n"} and metrics["n"] == 10000
+    assert metrics["accuracy"] > 0.85
+    again = run_cli("train", "--out", out, "--epochs", "1")
+    assert_clean_error(again, "already holds a run")
