@@ -25,6 +25,7 @@ from ..data.mnist import dataset_checksum
 from ..errors import DigitlabError
 from ..files import atomic_dir
 from ..models.build import DigitNet
+from ..models.inference import place_model
 from ..models.presets import ModelSpec
 
 FORMAT = "digitlab.checkpoint"
@@ -131,7 +132,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             wrong and f"shape mismatch {wrong[:3]}"]))
         raise DigitlabError(f"checkpoint {path}: weights do not match the model spec {spec.spec!r} ({detail})")
     model.load_state_dict(weights)
-    model.to(device).eval()
+    model = place_model(model, device).eval()
     return Checkpoint(model=model, model_spec=spec, meta=meta, path=path)
 
 

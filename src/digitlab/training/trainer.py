@@ -23,7 +23,7 @@ from ..data.splits import stratified_take, train_val_split
 from ..device import autocast, pick_device, resolve_precision
 from ..errors import DigitlabError
 from ..files import write_json_atomic
-from ..models.inference import as_model_input, has_conv, predict_logits
+from ..models.inference import has_conv, place_model, predict_logits
 from ..models.presets import resolve_model
 from .checkpoint import load_checkpoint, load_trainer_state, save_checkpoint
 from .config import TrainConfig
@@ -97,9 +97,8 @@ class Trainer:
         self.precision = resolve_precision(cfg.precision, self.device)
         self.model_spec = resolve_model(cfg.model)
         torch.manual_seed(cfg.seed)
-        self.model = self.model_spec.build().to(self.device)
-        if has_conv(self.model):
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model = place_model(self.model_spec.build(), self.device)
+        self.channels_last = has_conv(self.model)
         self.lr = cfg.lr if cfg.lr is not None else default_lr(cfg.optimizer)
         self.optimizer = make_optimizer(cfg.optimizer, self.model.parameters(), self.lr)
         self.loss = loss_fn(cfg.loss)
@@ -158,7 +157,7 @@ class Trainer:
                 x = split.x_train[idx].float()
                 if cfg.augment is not None:
                     x = augment_batch(x, cfg.augment, self.generator)
-                if has_conv(model):
+                if self.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 y = split.y_train[idx]
                 lr = lr_at(cfg.schedule, self.lr, epoch * steps_per_epoch + i, total_steps)
