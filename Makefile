@@ -7,6 +7,8 @@ DL     := $(VENV)/bin/digitlab
 STAMP  := $(VENV)/.installed
 RUN    ?= runs/default
 
+CHROMIUM := /usr/bin/chromium
+
 .PHONY: run test install clean
 
 install: $(STAMP)
@@ -28,7 +30,11 @@ run: $(STAMP)
 	if [ -d $(RUN)/last ]; then $(DL) train --resume $(RUN); else $(DL) train --recipe default --out $(RUN); fi
 	$(DL) evaluate $(RUN)/best
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium; install it once where it is missing.
+$(CHROMIUM):
+	apt-get update -q && apt-get install -y -q chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(DL) data fetch
 	$(PY) -m pytest
 

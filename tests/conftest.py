@@ -6,11 +6,19 @@ import pytest
 import torch
 
 from digitlab.data import load_mnist
+from digitlab.training import recipe, train
 
 
 @pytest.fixture(scope="session")
 def mnist():
     return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """The default recipe for 2 epochs on a 5k subset: the one real training run the suite shares."""
+    return train(recipe("default", subset=5000, epochs=2), tmp_path_factory.mktemp("run"), progress=False,
+                 log=lambda s: None)
 
 
 @pytest.fixture(autouse=True)

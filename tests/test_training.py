@@ -17,14 +17,6 @@ QUIET = dict(progress=False, log=lambda s: None)
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """The default recipe for 2 epochs on a 5k subset: the one real training run of the suite."""
-    out = tmp_path_factory.mktemp("run")
-    result = train(recipe("default", subset=5000, epochs=2), out, **QUIET)
-    return result
-
-
 def test_two_epochs_on_5k_images_reach_real_accuracy(trained):
     assert [r["epoch"] for r in trained.history] == [1, 2]
     assert trained.history[1]["loss"] < trained.history[0]["loss"]

@@ -128,15 +128,36 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluation import evaluate_checkpoint
-
     t0 = time.perf_counter()
-    metrics = evaluate_checkpoint(args.checkpoint, device=args.device)
+    if args.report:
+        from .evaluation.report import check_report_dir, evaluate, report_text, write_report
+
+        check_report_dir(args.report)  # refuse a bad target before the work, not after
+        evaluation = evaluate(args.checkpoint, device=args.device, robustness_images=args.robustness_images)
+        metrics = {k: evaluation.metrics[k] for k in ("accuracy", "loss", "n")}
+        if not args.json:
+            print(report_text(evaluation))
+        write_report(evaluation, args.report)
+    else:
+        from .evaluation import evaluate_checkpoint
+
+        metrics = evaluate_checkpoint(args.checkpoint, device=args.device)
     if args.json:
         _print_json(metrics)
-    else:
-        print(f"test accuracy {metrics['accuracy']:.4f}  loss {metrics['loss']:.4f}  "
-              f"({metrics['n']} images, {time.perf_counter() - t0:.1f}s)  checkpoint {args.checkpoint}")
+        return 0
+    print(f"test accuracy {metrics['accuracy']:.4f}  loss {metrics['loss']:.4f}  "
+          f"({metrics['n']} images, {time.perf_counter() - t0:.1f}s)  checkpoint {args.checkpoint}")
+    if args.report:
+        print(f"report: {Path(args.report) / 'report.html'} (metrics.json and the figures beside it)")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .evaluation.compare import compare, format_comparison
+
+    rows = compare(args.checkpoints, args.out, device=args.device, robustness_images=args.robustness_images)
+    print(format_comparison(rows))
+    print(f"written: {Path(args.out) / 'compare.json'}, {Path(args.out) / 'training_curves.png'}")
     return 0
 
 
@@ -146,6 +167,7 @@ def cmd_evaluate(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .data.augment import AugmentConfig
     from .device import PRECISIONS
+    from .evaluation.robustness import ROBUSTNESS_IMAGES
     from .training.config import RECIPES
     from .training.registry import LOSSES, OPTIMIZERS, SCHEDULES
 
@@ -198,11 +220,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="test-set accuracy and loss of a checkpoint")
+    p = sub.add_parser("evaluate", help="test-set accuracy and loss of a checkpoint; --report for the full report",
+                       description="Test-set accuracy and loss of a checkpoint. With --report DIR: also the "
+                                   "classification report, confusion matrix, ROC and precision-recall curves, "
+                                   "training curves, the most confident mistakes, calibration and robustness, "
+                                   "as PNG files, metrics.json and one self-contained DIR/report.html.")
     p.add_argument("checkpoint", help="checkpoint directory (e.g. runs/default/best)")
+    p.add_argument("--report", metavar="DIR", help="write the evaluation report into DIR (new, empty, or an "
+                                                    "earlier report, which is replaced)")
+    p.add_argument("--robustness-images", type=int, default=ROBUSTNESS_IMAGES, metavar="N",
+                   help=f"test images (stratified) transformed for the robustness table (default "
+                        f"{ROBUSTNESS_IMAGES}; 10000 for all)")
     p.add_argument("--json", action="store_true", help='print {"accuracy", "loss", "n"}')
     p.add_argument("--device", help="cpu or cuda[:N]")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="several checkpoints side by side",
+                       description="Accuracy, loss, calibration error, parameters and robustness of several "
+                                   "checkpoints in one table; their training curves overlaid in one figure.")
+    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="two or more checkpoint directories")
+    p.add_argument("--out", default="runs/compare", help="directory for compare.json and training_curves.png "
+                                                         "(default runs/compare)")
+    p.add_argument("--robustness-images", type=int, default=ROBUSTNESS_IMAGES, metavar="N",
+                   help=f"test images transformed for the robustness columns (default {ROBUSTNESS_IMAGES})")
+    p.add_argument("--device", help="cpu or cuda[:N]")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from .errors import DigitlabError
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -58,3 +60,34 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_writable_target(path: str | Path, what: str) -> None:
+    """Fail early, with a clear message, where `path` could not be created: its nearest
+    existing ancestor is a file, or refuses a new entry. Leaves nothing behind."""
+    path = Path(path).absolute()
+    ancestor = path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise DigitlabError(f"cannot write {what} to {path}: {ancestor} is a file, not a directory")
+    try:
+        Path(tempfile.mkdtemp(prefix=".probe.", dir=ancestor)).rmdir()
+    except OSError as e:
+        raise DigitlabError(f"cannot write {what} to {path}: {ancestor} is not writable ({e.strerror or e})") from None
+
+
+def check_output_dir(path: str | Path, what: str, marker: str) -> Path:
+    """Check, before any work, that `path` can become the output directory for `what`.
+
+    Output directories are replaced whole, so an existing one must be empty or an
+    earlier output of the same kind (it holds the file `marker`); anything else could
+    be a user's own files and is refused."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise DigitlabError(f"cannot write {what} to {path}: it is a file, not a directory")
+    if path.is_dir() and any(path.iterdir()) and not (path / marker).is_file():
+        raise DigitlabError(f"cannot write {what} to {path}: it holds other files; give a new or empty "
+                            f"directory (an earlier {what} there is replaced)")
+    check_writable_target(path, what)
+    return path

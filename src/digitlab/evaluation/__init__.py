@@ -1,4 +1,5 @@
-"""Evaluation of checkpoints on the test set."""
+"""Evaluation of checkpoints on the test set: metrics, figures, calibration,
+robustness, the HTML report and side-by-side comparison."""
 
 from .evaluate import evaluate_checkpoint, test_metrics
 
