@@ -2,9 +2,9 @@
 
 from .augment import AugmentConfig, augment_batch
 from .mnist import MNIST, dataset_checksum, fetch, info, load_mnist, verify
-from .splits import stratified_take, train_val_split
+from .splits import kfold_split, stratified_take, train_val_split
 
 __all__ = [
     "AugmentConfig", "augment_batch", "MNIST", "dataset_checksum", "fetch", "info", "load_mnist",
-    "verify", "stratified_take", "train_val_split",
+    "verify", "kfold_split", "stratified_take", "train_val_split",
 ]

@@ -35,3 +35,22 @@ def train_val_split(labels: torch.Tensor, val_size: int, seed: int = 0) -> tuple
     """(train indices, validation indices) of the training set."""
     val, train = stratified_take(labels, val_size, seed)
     return train, val
+
+
+def kfold_split(labels: torch.Tensor, folds: int, fold: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, validation indices) where validation is fold `fold` of a stratified,
+    seeded K-fold partition: every item lands in exactly one fold, each class spread evenly."""
+    if not 2 <= folds <= len(labels) or not 0 <= fold < folds:
+        raise ValueError(f"fold {fold} of {folds} is not a valid K-fold choice for {len(labels)} items")
+    labels = labels.long()
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    fold_of = torch.empty(len(labels), dtype=torch.long)
+    offset = 0
+    for c in range(int(labels.max()) + 1):
+        members = order[labels[order] == c]
+        # continue the round-robin across classes so fold sizes differ by at most one
+        fold_of[members] = (torch.arange(len(members)) + offset) % folds
+        offset += len(members)
+    val = torch.nonzero(fold_of == fold).flatten()
+    train = torch.nonzero(fold_of != fold).flatten()
+    return train, val

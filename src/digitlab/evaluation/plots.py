@@ -171,3 +171,23 @@ def robustness(rows: list[dict]) -> bytes:
     axes[0, 0].set_ylabel("test accuracy")
     fig.suptitle("Accuracy on transformed test digits")
     return _png(fig)
+
+
+def lr_find_curves(curves: dict[str, dict]) -> bytes:
+    """Smoothed loss against learning rate (log scale) per sweep, the suggested rate marked."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colors = plt.get_cmap("tab10")
+    top = 0.0
+    for i, (name, c) in enumerate(curves.items()):
+        ax.plot(c["lrs"], c["smoothed"], color=colors(i % 10), label=f"{name} (suggested {c['suggested_lr']:.2g})")
+        j = c["lrs"].index(c["suggested_lr"])
+        ax.plot([c["suggested_lr"]], [c["smoothed"][j]], "o", color=colors(i % 10))
+        top = max(top, c["smoothed"][0])
+    ax.set_xscale("log")
+    ax.set_ylim(0, top * 1.5 if top else None)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("smoothed training loss")
+    ax.set_title("Learning-rate range test")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return _png(fig)

@@ -31,6 +31,8 @@ class TrainConfig:
     split_seed: int = 0  # fixes the validation split and the subset across seeds
     precision: str = "auto"
     recipe: str | None = None
+    folds: int | None = None  # K-fold cross-validation: validate on fold `fold` of the 60k instead
+    fold: int | None = None
 
     def __post_init__(self):
         checks = [
@@ -42,12 +44,19 @@ class TrainConfig:
             (self.epochs >= 1, f"epochs {self.epochs}: must be at least 1"),
             (self.lr is None or self.lr > 0, f"learning rate {self.lr}: must be positive"),
             (0 < self.val_size < 60000, f"validation size {self.val_size}: must be between 1 and 59999"),
-            (self.subset is None or 10 <= self.subset <= 60000 - self.val_size,
-             f"subset {self.subset}: must be between 10 and {60000 - self.val_size} (60k minus the validation set)"),
+            (self.subset is None or 10 <= self.subset <= 60000 - self._held_out(),
+             f"subset {self.subset}: must be between 10 and {60000 - self._held_out()} (60k minus the validation "
+             "set)"),
+            (self.folds is None or 2 <= self.folds <= 100, f"folds {self.folds}: must be between 2 and 100"),
+            ((self.folds is None) == (self.fold is None) and (self.fold is None or 0 <= self.fold < self.folds),
+             f"fold {self.fold} of {self.folds}: give both, with 0 <= fold < folds"),
         ]
         for ok, message in checks:
             if not ok:
                 raise DigitlabError(f"bad training setting: {message}")
+
+    def _held_out(self) -> int:
+        return 60000 // self.folds + 1 if self.folds else self.val_size
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..data.augment import augment_batch
 from ..data.mnist import load_mnist
-from ..data.splits import stratified_take, train_val_split
+from ..data.splits import kfold_split, stratified_take, train_val_split
 from ..device import autocast, pick_device, resolve_precision
 from ..errors import DigitlabError
 from ..files import write_json_atomic
@@ -57,7 +57,10 @@ class Split:
 def make_split(cfg: TrainConfig, device: torch.device) -> Split:
     """Training and validation images for `cfg`; the test set is not touched."""
     data = load_mnist()
-    train_idx, val_idx = train_val_split(data.train_labels, cfg.val_size, cfg.split_seed)
+    if cfg.folds:
+        train_idx, val_idx = kfold_split(data.train_labels, cfg.folds, cfg.fold, cfg.split_seed)
+    else:
+        train_idx, val_idx = train_val_split(data.train_labels, cfg.val_size, cfg.split_seed)
     if cfg.subset is not None:
         chosen, _ = stratified_take(data.train_labels[train_idx], cfg.subset, cfg.split_seed + 1)
         train_idx = train_idx[chosen]
@@ -90,9 +93,11 @@ def _restore_optimizer(opt: torch.optim.Optimizer, meta: dict, tensors: dict[str
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, out: str | Path, device: str | None = None, progress: bool = True,
+    def __init__(self, cfg: TrainConfig, out: str | Path | None, device: str | None = None, progress: bool = True,
                  log: Callable[[str], None] = print):
-        self.cfg, self.out, self.log, self.progress = cfg, Path(out), log, progress
+        """`out=None` keeps the run in memory (history only): a study's trial needs no checkpoints."""
+        self.cfg, self.log, self.progress = cfg, log, progress
+        self.out = None if out is None else Path(out)
         self.device = pick_device(device)
         self.precision = resolve_precision(cfg.precision, self.device)
         self.model_spec = resolve_model(cfg.model)
@@ -133,6 +138,24 @@ class Trainer:
         self.best_epoch, self.best_val_accuracy = meta["best_epoch"], meta["best_val_accuracy"]
 
     # --- the loop --------------------------------------------------------------------------
+    def step(self, images: torch.Tensor, labels: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on a uint8 batch at learning rate `lr`: augment, forward under
+        autocast, backward, update. Returns the (detached) loss and the logits."""
+        x = images.float()
+        if self.cfg.augment is not None:
+            x = augment_batch(x, self.cfg.augment, self.generator)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with autocast(self.device, self.precision):
+            logits = self.model(x)
+        loss = self.loss(logits, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), logits
+
     def fit(self, on_epoch_end: Callable[[dict], None] | None = None) -> FitResult:
         cfg, model, device = self.cfg, self.model, self.device
         split = make_split(cfg, device)
@@ -154,22 +177,10 @@ class Trainer:
                 idx = perm[i * bs:(i + 1) * bs]
                 if len(idx) < 2:  # batch norm cannot train on a single image
                     continue
-                x = split.x_train[idx].float()
-                if cfg.augment is not None:
-                    x = augment_batch(x, cfg.augment, self.generator)
-                if self.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
                 y = split.y_train[idx]
                 lr = lr_at(cfg.schedule, self.lr, epoch * steps_per_epoch + i, total_steps)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-                with autocast(device, self.precision):
-                    logits = model(x)
-                loss = self.loss(logits, y)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                loss_sum += loss.detach() * len(idx)
+                loss, logits = self.step(split.x_train[idx], y, lr)
+                loss_sum += loss * len(idx)
                 correct += (logits.argmax(1) == y).sum()
                 if i % 20 == 0:
                     bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
@@ -197,8 +208,12 @@ class Trainer:
     def _save(self, record: dict) -> None:
         common = dict(train_config=self.cfg.to_json(), history=self.history)
         metrics = {k: record[k] for k in ("epoch", "val_accuracy", "val_loss")}
-        if record["val_accuracy"] > self.best_val_accuracy:
+        improved = record["val_accuracy"] > self.best_val_accuracy
+        if improved:
             self.best_epoch, self.best_val_accuracy = record["epoch"], record["val_accuracy"]
+        if self.out is None:
+            return
+        if improved:
             save_checkpoint(self.out / "best", self.model, self.model_spec, metrics=metrics, **common)
         meta, tensors = self._trainer_state()
         save_checkpoint(self.out / "last", self.model, self.model_spec, metrics=metrics,
@@ -206,7 +221,7 @@ class Trainer:
         write_json_atomic(self.out / "history.json", self.history)
 
 
-def train(cfg: TrainConfig, out: str | Path, resume: bool = False, device: str | None = None,
+def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False, device: str | None = None,
           progress: bool = True, log: Callable[[str], None] = print,
           on_epoch_end: Callable[[dict], None] | None = None) -> FitResult:
     trainer = Trainer(cfg, out, device=device, progress=progress, log=log)
