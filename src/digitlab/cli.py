@@ -276,6 +276,60 @@ def cmd_lr_find(args) -> int:
     return 0
 
 
+# --- reading drawings: predict, serve ------------------------------------------------------
+
+DEFAULT_MODEL = "runs/default/best"  # what `make run` trains
+
+
+def _load_predictor(args):
+    from .recognition.predictor import Predictor
+
+    if not Path(args.model).exists() and args.model == DEFAULT_MODEL:
+        raise DigitlabError(f"no model at {DEFAULT_MODEL}: run `make run` (or `digitlab train --out runs/default`) "
+                            "first, or pass --model CKPT")
+    return Predictor.load(args.model, device=args.device)
+
+
+def cmd_predict(args) -> int:
+    from .recognition.preprocess import ImageError
+
+    predictor = _load_predictor(args)
+    results, failed = [], 0
+    for name in args.images:
+        try:
+            data = Path(name).read_bytes()
+            result = {"file": name, **predictor.read(data)}
+        except OSError as e:
+            result, failed = {"file": name, "error": f"cannot read {name}: {e.strerror or e}"}, failed + 1
+        except ImageError as e:
+            result, failed = {"file": name, "error": str(e)}, failed + 1
+        results.append(result)
+        if not args.json:
+            if "error" in result:
+                print(f"{name}: error: {result['error']}")
+            elif result["number"] is None:
+                print(f"{name}: {result['reason']}")
+            else:
+                confidences = " ".join(f"{d['digit']}:{d['confidence']:.3f}" for d in result["digits"])
+                flag = f"  (rejected: {result['reason']})" if result["rejected"] else ""
+                print(f"{name}: {result['number']}  [{confidences}]{flag}")
+    if args.json:
+        _print_json(results if len(results) > 1 else results[0])
+    return 2 if failed else 0
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from .web.app import create_app
+
+    predictor = _load_predictor(args)
+    print(f"serving {predictor.checkpoint.path} on http://{args.host}:{args.port}/  (API docs at /docs; Ctrl-C stops)",
+          flush=True)
+    uvicorn.run(create_app(predictor), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def _add_runner_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, metavar="K",
                    help="run K trials at once in local worker processes, threads split between them (default 1)")
@@ -423,6 +477,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=200, help="steps in the sweep (default 200)")
     p.add_argument("--out", default="runs/lr-find", help="where lr_find.json and lr_find.png go (default runs/lr-find)")
     p.set_defaults(func=cmd_lr_find)
+
+    p = sub.add_parser("predict", help="read the digits or number in image files",
+                       description="Each image (PNG, JPEG, WebP, GIF; dark ink on light paper or the reverse) is "
+                                   "normalized the way MNIST was made, split into digits left to right and read; "
+                                   "a shape the model is not confident about is reported as rejected.")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"checkpoint directory (default {DEFAULT_MODEL})")
+    p.add_argument("--json", action="store_true",
+                   help='print {"file", "number", "digits": [{"digit", "confidence", "top3", "box"}], '
+                        '"rejected", "reason"} per image')
+    p.add_argument("--device", help="cpu or cuda[:N]")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("serve", help="the drawing page and the REST API",
+                       description="Serve a page where people draw digits or whole numbers and see them read, "
+                                   "and a JSON API: POST /api/predict, GET /api/health, GET /api/model; "
+                                   "OpenAPI docs at /docs.")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"checkpoint directory (default {DEFAULT_MODEL})")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--device", help="cpu or cuda[:N]")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

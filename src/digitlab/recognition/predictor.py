@@ -1,0 +1,116 @@
+"""Read the digits or the number in a picture with a checkpoint, and say when
+something is not a digit.
+
+The rejection rule is calibrated on the checkpoint's own validation split: a digit
+is rejected when the model's top probability falls below the level that only 1% of
+real validation digits fall below. The calibration is cached beside the
+checkpoint's weights, keyed by their SHA-256.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.mnist import load_mnist
+from ..data.splits import train_val_split
+from ..device import pick_device
+from ..files import write_json_atomic
+from ..models.inference import predict_logits
+from ..training.checkpoint import Checkpoint, load_checkpoint
+from .preprocess import decode_image, find_digits
+
+REJECT_RATE = 0.01  # share of real validation digits the rule may reject
+CALIBRATION = "rejection.json"
+
+
+def calibrate_rejection(checkpoint: Checkpoint, device: torch.device, rate: float = REJECT_RATE) -> float:
+    """The top-probability threshold that rejects `rate` of the checkpoint's validation digits."""
+    cfg = checkpoint.meta.get("train_config") or {}
+    data = load_mnist()
+    _, val = train_val_split(data.train_labels, int(cfg.get("val_size") or 5000), int(cfg.get("split_seed") or 0))
+    probs = torch.softmax(predict_logits(checkpoint.model, data.train_images[val], device), 1)
+    return float(torch.quantile(probs.max(1).values.double(), rate))
+
+
+def _png_data_url(image: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+@dataclass
+class Predictor:
+    checkpoint: Checkpoint
+    device: torch.device
+    threshold: float
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> "Predictor":
+        dev = pick_device(device)
+        checkpoint = load_checkpoint(path, dev)
+        cache = Path(path) / CALIBRATION
+        key = checkpoint.meta.get("weights_sha256")
+        try:
+            saved = json.loads(cache.read_text())
+            threshold = float(saved["threshold"]) if saved.get("weights_sha256") == key else None
+        except (OSError, ValueError, KeyError, TypeError):
+            threshold = None
+        if threshold is None:
+            threshold = calibrate_rejection(checkpoint, dev)
+            try:
+                write_json_atomic(cache, {"weights_sha256": key, "threshold": threshold, "rate": REJECT_RATE})
+            except OSError:
+                pass  # a read-only checkpoint still works; it calibrates again next time
+        return cls(checkpoint, dev, threshold)
+
+    @property
+    def info(self) -> dict:
+        from ..models.summary import summarize
+
+        meta = self.checkpoint.meta
+        return {"name": self.checkpoint.name, "spec": self.checkpoint.model_spec.spec,
+                "parameters": summarize(self.checkpoint.model_spec)["total_params"],
+                "val_accuracy": meta.get("metrics", {}).get("val_accuracy"),
+                "rejection_threshold": self.threshold, "path": str(self.checkpoint.path)}
+
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities N x 10 for uint8 MNIST-style images N x 28 x 28."""
+        logits = predict_logits(self.checkpoint.model, torch.from_numpy(images), self.device)
+        return torch.softmax(logits, 1).numpy()
+
+    def read(self, data: bytes, with_images: bool = False) -> dict:
+        """The number in an image: {"number", "digits": [{"digit", "confidence", "top3", "box"}],
+        "rejected", "reason"} (and each digit's 28x28 input as a PNG data URL if asked).
+
+        `number` is the model's reading, or None when there is no ink at all; `rejected`
+        is true when some shape is not confidently a digit, and `reason` says which."""
+        digits = find_digits(decode_image(data))
+        if not digits:
+            return {"number": None, "digits": [], "rejected": True, "reason": "no ink: the image is blank"}
+        probs = self.classify(np.stack([d.image for d in digits]))
+        out = []
+        for d, p in zip(digits, probs):
+            top = np.argsort(-p)[:3]
+            entry = {"digit": int(top[0]), "confidence": float(p[top[0]]),
+                     "top3": [{"digit": int(k), "probability": float(p[k])} for k in top], "box": list(d.box)}
+            if with_images:
+                entry["image"] = _png_data_url(d.image)
+                entry["probabilities"] = [float(x) for x in p]
+            out.append(entry)
+        doubtful = [i for i, e in enumerate(out) if e["confidence"] < self.threshold]
+        reason = None
+        if doubtful:
+            which = ", ".join(str(i + 1) for i in doubtful)
+            reason = (f"not a digit: the model's confidence in shape {which} is below {self.threshold:.3f}, "
+                      f"the level only {REJECT_RATE:.0%} of real digits fall below")
+        # The number is always the model's reading; `rejected` says it is not to be trusted.
+        return {"number": "".join(str(e["digit"]) for e in out), "digits": out,
+                "rejected": bool(doubtful), "reason": reason}

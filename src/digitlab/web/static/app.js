@@ -1,0 +1,139 @@
+// The drawing page: strokes on a canvas (mouse, pen, touch through pointer events),
+// read by POST /api/predict while drawing. No build step, no dependencies.
+"use strict";
+
+const canvas = document.getElementById("canvas");
+const ctx = canvas.getContext("2d");
+const pen = document.getElementById("pen");
+const numberEl = document.getElementById("number");
+const statusEl = document.getElementById("status");
+const digitsEl = document.getElementById("digits");
+
+let strokes = [];      // each stroke: {width, points: [[x, y], ...]}
+let current = null;
+let timer = null;
+let sequence = 0;      // answers to older requests are dropped
+
+function redraw() {
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.strokeStyle = "#000";
+  ctx.fillStyle = "#000";
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  for (const s of strokes) {
+    ctx.lineWidth = s.width;
+    if (s.points.length === 1) {
+      const [x, y] = s.points[0];
+      ctx.beginPath();
+      ctx.arc(x, y, s.width / 2, 0, 2 * Math.PI);
+      ctx.fill();
+      continue;
+    }
+    ctx.beginPath();
+    ctx.moveTo(...s.points[0]);
+    for (const p of s.points.slice(1)) ctx.lineTo(...p);
+    ctx.stroke();
+  }
+}
+
+function position(event) {
+  const r = canvas.getBoundingClientRect();
+  return [(event.clientX - r.left) * canvas.width / r.width, (event.clientY - r.top) * canvas.height / r.height];
+}
+
+canvas.addEventListener("pointerdown", (e) => {
+  canvas.setPointerCapture(e.pointerId);
+  current = {width: Number(pen.value), points: [position(e)]};
+  strokes.push(current);
+  redraw();
+});
+canvas.addEventListener("pointermove", (e) => {
+  if (!current) return;
+  current.points.push(position(e));
+  redraw();
+  schedule(400);
+});
+const finish = () => { if (current) { current = null; schedule(120); } };
+canvas.addEventListener("pointerup", finish);
+canvas.addEventListener("pointercancel", finish);
+
+document.getElementById("undo").addEventListener("click", () => { strokes.pop(); redraw(); schedule(0); });
+document.getElementById("clear").addEventListener("click", () => { strokes = []; redraw(); schedule(0); });
+document.getElementById("file").addEventListener("change", (e) => {
+  const file = e.target.files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append("image", file);
+  send({method: "POST", body: form});
+  e.target.value = "";
+});
+
+function schedule(delay) {
+  clearTimeout(timer);
+  timer = setTimeout(() => {
+    if (!strokes.length) { show(null); return; }
+    send({method: "POST", headers: {"Content-Type": "application/json"},
+          body: JSON.stringify({image: canvas.toDataURL("image/png")})});
+  }, delay);
+}
+
+async function send(init) {
+  const mine = ++sequence;
+  try {
+    const response = await fetch("/api/predict?detail=true", init);
+    const body = await response.json();
+    if (mine !== sequence) return;
+    if (!response.ok) { show(null, body.detail || response.statusText); return; }
+    show(body);
+  } catch (err) {
+    if (mine === sequence) show(null, "the server did not answer: " + err);
+  }
+}
+
+function show(result, error) {
+  digitsEl.replaceChildren();
+  statusEl.textContent = error || "";
+  numberEl.className = "number";
+  if (!result || result.number === null) {
+    numberEl.classList.add("empty");
+    numberEl.textContent = result ? "no ink" : "draw something";
+    return;
+  }
+  if (result.rejected) {
+    numberEl.classList.add("rejected");
+    numberEl.textContent = "not a digit";
+    numberEl.title = "best guess: " + result.number;
+    statusEl.textContent = result.reason;
+  } else {
+    numberEl.textContent = result.number;
+    numberEl.title = "";
+  }
+  for (const d of result.digits) {
+    const row = document.createElement("div");
+    row.className = "digit";
+    const img = document.createElement("img");
+    img.src = d.image;
+    img.alt = "what the model saw: 28x28";
+    row.append(img);
+    const bars = document.createElement("div");
+    bars.className = "bars";
+    d.probabilities.forEach((p, k) => {
+      const bar = document.createElement("div");
+      bar.className = "bar" + (k === d.digit ? " top" : "");
+      bar.title = `${k}: ${(100 * p).toFixed(1)}%`;
+      const fill = document.createElement("span");
+      fill.style.height = Math.max(1, Math.round(40 * p)) + "px";
+      bar.append(fill, document.createTextNode(String(k)));
+      bars.append(bar);
+    });
+    row.append(bars);
+    digitsEl.append(row);
+  }
+}
+
+fetch("/api/model").then((r) => r.json()).then((m) => {
+  document.getElementById("model").textContent =
+    `${m.name}, ${m.parameters.toLocaleString()} parameters`;
+}).catch(() => {});
+redraw();
