@@ -56,8 +56,11 @@ def decode_image(data: bytes) -> np.ndarray:
             image.load()
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError("the data is not a readable image (PNG, JPEG, WebP or GIF), or it is too large") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"the image claims far more pixels than it could hold (a decompression bomb?); at most "
+                         f"{MAX_SIDE}x{MAX_SIDE} pixels are accepted") from None
+    except UnidentifiedImageError:
+        raise ImageError("the data is not a readable image (PNG, JPEG, WebP or GIF)") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageError(f"the image is damaged or truncated ({e})") from None
     image = ImageOps.exif_transpose(image)

@@ -1,0 +1,159 @@
+import base64
+import io
+import socket
+import struct
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from digitlab.web.app import MAX_IMAGE_BYTES, create_app
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "runs" / "test-artifacts"
+
+
+def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def client(reader):
+    with TestClient(create_app(reader), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def seven(mnist):
+    return _png(Image.fromarray(255 - mnist.test_images[0].numpy()).resize((140, 140)))
+
+
+def test_predict_accepts_a_form_upload_a_data_url_and_a_raw_body(client, seven):
+    as_form = client.post("/api/predict", files={"image": ("seven.png", seven, "image/png")})
+    assert as_form.status_code == 200, as_form.text
+    body = as_form.json()
+    assert body["number"] == "7" and body["file"] == "seven.png" and not body["rejected"]
+    assert set(body["digits"][0]) == {"digit", "confidence", "top3", "box"}
+    url = "data:image/png;base64," + base64.b64encode(seven).decode()
+    as_json = client.post("/api/predict?detail=true", json={"image": url})
+    assert as_json.status_code == 200 and as_json.json()["number"] == "7"
+    detail = as_json.json()["digits"][0]
+    assert detail["image"].startswith("data:image/png;base64,") and len(detail["probabilities"]) == 10
+    raw = client.post("/api/predict", content=seven, headers={"content-type": "image/png"})
+    assert raw.status_code == 200 and raw.json()["number"] == "7"
+
+
+def test_health_model_and_openapi(client, reader):
+    assert client.get("/api/health").json()["status"] == "ok"
+    model = client.get("/api/model").json()
+    assert model["name"] == "digitlab-cnn" and model["parameters"] == 242442
+    assert model["rejection_threshold"] == pytest.approx(reader.threshold)
+    spec = client.get("/openapi.json").json()
+    assert {"/api/predict", "/api/health", "/api/model"} <= set(spec["paths"])
+    assert client.get("/docs").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text
+    assert client.get("/static/app.js").status_code == 200
+
+
+def _bomb() -> bytes:
+    """A 100-byte PNG whose header claims 30000 x 30000 pixels (a decompression bomb's calling card)."""
+    png = bytearray(_png(Image.new("L", (8, 8), 255)))
+    png[16:24] = struct.pack(">II", 30000, 30000)  # IHDR width and height
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    return bytes(png)
+
+
+FORM_WITHOUT_FILE = (b'--XX\r\nContent-Disposition: form-data; name="field"\r\n\r\nvalue\r\n--XX--\r\n',
+                     {"content-type": "multipart/form-data; boundary=XX"})
+
+
+@pytest.mark.parametrize("kwargs, status, fragment", [
+    (dict(content=b"", headers={"content-type": "image/png"}), 400, "empty"),
+    (dict(content=b"\x00" * (MAX_IMAGE_BYTES + 1), headers={"content-type": "image/png"}), 413, "bytes"),
+    (dict(files={"image": ("big.png", b"\x00" * (MAX_IMAGE_BYTES + 10), "image/png")}), 413, "bytes"),
+    (dict(content=_png(Image.new("L", (4097, 8), 255)), headers={"content-type": "image/png"}), 422, "4096x4096"),
+    (dict(content=_bomb(), headers={"content-type": "image/png"}), 422, "4096x4096"),
+    (dict(content=b"hello, not an image", headers={"content-type": "image/png"}), 422, "not a readable image"),
+    (dict(content=_png(Image.new("L", (64, 64), 255))[:70], headers={"content-type": "image/png"}), 422,
+     "truncated"),
+    (dict(json={"image": "data:image/png;base64,@@@not base64@@@"}), 400, "base64"),
+    (dict(json={"picture": "x"}), 422, '{"image"'),
+    (dict(content=b"{not json", headers={"content-type": "application/json"}), 400, "not valid JSON"),
+    (dict(content=b"some text", headers={"content-type": "text/plain"}), 415, "text/plain"),
+    (dict(files={"note": ("a.txt", b"x", "text/plain")}, data={}), 422, "not a readable image"),
+    (dict(content=FORM_WITHOUT_FILE[0], headers=FORM_WITHOUT_FILE[1]), 400, "no file"),
+])
+def test_bad_requests_get_a_json_4xx_naming_the_problem(client, kwargs, status, fragment):
+    response = client.post("/api/predict", **kwargs)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert fragment in str(detail), detail
+    assert "Traceback" not in response.text
+    assert client.get("/api/health").status_code == 200  # still serving
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(reader):
+    port = _free_port()
+    config = uvicorn.Config(create_app(reader), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def _stroke(page, points):
+    box = page.locator("#canvas").bounding_box()
+    sx, sy = box["width"] / 560, box["height"] / 280
+    page.mouse.move(box["x"] + points[0][0] * sx, box["y"] + points[0][1] * sy)
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x * sx, box["y"] + y * sy, steps=8)
+    page.mouse.up()
+
+
+def test_a_person_draws_a_one_then_a_seven_in_chromium(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 700})
+            page.goto(server)
+            expect(page.locator("#number")).to_have_text("draw something")
+            _stroke(page, [(280, 40), (280, 240)])  # a one: one stroke down
+            expect(page.locator("#number")).to_have_text("1", timeout=10000)
+            expect(page.locator(".digit img")).to_have_count(1)
+            page.screenshot(path=str(ARTIFACTS / "drawn-1.png"))
+            page.click("#clear")
+            expect(page.locator("#number")).to_have_text("draw something")
+            _stroke(page, [(220, 50), (340, 50), (260, 240)])  # a seven: across, then down to the left
+            expect(page.locator("#number")).to_have_text("7", timeout=10000)
+            page.screenshot(path=str(ARTIFACTS / "drawn-7.png"))
+            page.click("#undo")
+            expect(page.locator("#number")).to_have_text("draw something")
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "drawn-7.png").stat().st_size > 1000
