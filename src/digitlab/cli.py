@@ -241,6 +241,7 @@ def cmd_search(args) -> int:
         if args.param:
             raise DigitlabError("give either --study or --param, not both")
         study = load_study(args.study)
+        args.study_subset, args.study_epochs = args.subset, args.epochs  # a quick run of the study's grid
         if not study.folds:
             raise DigitlabError(f"study {study.name} has no folds; a search needs k-fold cross-validation")
     elif args.param:

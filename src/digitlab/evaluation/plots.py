@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import (ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay,  # noqa: E402
                              auc, average_precision_score, precision_recall_curve, roc_curve)
@@ -20,9 +21,14 @@ from .robustness import LEVEL_UNITS  # noqa: E402
 DPI = 100
 
 
+def _subplots(*args, **kwargs):
+    """Figures laid out by the constrained engine, so saving needs no second "tight" render."""
+    return plt.subplots(*args, layout="constrained", **kwargs)
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=DPI)  # layouts are constrained: no second "tight" render
     plt.close(fig)
     return buf.getvalue()
 
@@ -32,7 +38,7 @@ def confusion_matrices(cm: list[list[int]]) -> bytes:
     counts = np.asarray(cm)
     rows = counts.sum(1, keepdims=True)
     normalized = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
-    fig, axes = plt.subplots(1, 2, figsize=(15, 6.5))
+    fig, axes = _subplots(1, 2, figsize=(15, 6.5))
     ConfusionMatrixDisplay(counts, display_labels=range(10)).plot(ax=axes[0], cmap="Blues", values_format="d",
                                                                  colorbar=False)
     axes[0].set_title("Confusion matrix (counts)")
@@ -64,7 +70,7 @@ def _per_class(probs: np.ndarray, labels: np.ndarray, kind: str) -> list:
 
 
 def _curves(displays: list, title: str, zoom: tuple | None) -> bytes:
-    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    fig, ax = _subplots(figsize=(7.5, 6.5))
     colors = plt.get_cmap("tab10")
     for i, d in enumerate(displays):
         d.plot(ax=ax, curve_kwargs={"color": colors(i), "linewidth": 1.2})
@@ -93,7 +99,7 @@ def pr_curves(probs: np.ndarray, labels: np.ndarray) -> tuple[bytes, bytes]:
 
 def training_curves(histories: dict[str, list[dict]]) -> bytes:
     """Loss and accuracy per epoch, train dashed and validation solid, one colour per run."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    fig, axes = _subplots(1, 2, figsize=(13, 4.8))
     colors = plt.get_cmap("tab10")
     for i, (name, history) in enumerate(histories.items()):
         epochs = [r["epoch"] for r in history]
@@ -101,11 +107,12 @@ def training_curves(histories: dict[str, list[dict]]) -> bytes:
             ax.plot(epochs, [r[key] for r in history], "--", color=colors(i % 10), label=f"{name} train")
             ax.plot(epochs, [r[f"val_{key}"] for r in history], "-", color=colors(i % 10), label=f"{name} validation")
     for ax, key in zip(axes, ("loss", "accuracy")):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
         ax.set_title(f"{key} per epoch")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8 if len(histories) <= 10 else 5, ncol=1 if len(histories) <= 10 else 3)
     if not any(histories.values()):
         for ax in axes:
             ax.text(0.5, 0.5, "no training history in the checkpoint", ha="center", transform=ax.transAxes)
@@ -119,7 +126,7 @@ def confident_mistakes(images: np.ndarray, labels: np.ndarray, probs: np.ndarray
     order = wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")][:count]
     cols = 8
     rows = max(1, -(-len(order) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.9), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(cols * 1.6, rows * 1.9), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, order):
@@ -133,7 +140,7 @@ def confident_mistakes(images: np.ndarray, labels: np.ndarray, probs: np.ndarray
 
 def reliability_diagram(bins: list[dict], ece: float) -> bytes:
     """Accuracy against confidence per bin, with the share of predictions in each bin."""
-    fig, (ax, hist) = plt.subplots(2, 1, figsize=(6, 7), height_ratios=[3, 1], sharex=True)
+    fig, (ax, hist) = _subplots(2, 1, figsize=(6, 7), height_ratios=[3, 1], sharex=True)
     width = bins[0]["hi"] - bins[0]["lo"]
     filled = [b for b in bins if b["count"]]
     ax.bar([b["lo"] for b in filled], [b["accuracy"] for b in filled], width=width, align="edge",
@@ -157,8 +164,7 @@ def reliability_diagram(bins: list[dict], ece: float) -> bytes:
 def robustness(rows: list[dict]) -> bytes:
     """Accuracy against the strength of each transform, one panel per family."""
     families = list(dict.fromkeys(r["family"] for r in rows))
-    fig, axes = plt.subplots(1, len(families), figsize=(3.2 * len(families), 3.6), sharey=True, squeeze=False,
-                             layout="constrained")
+    fig, axes = _subplots(1, len(families), figsize=(3.2 * len(families), 3.6), sharey=True, squeeze=False)
     for ax, family in zip(axes[0], families):
         members = [r for r in rows if r["family"] == family]
         xs = [str(r["level"]) for r in members]
@@ -175,7 +181,7 @@ def robustness(rows: list[dict]) -> bytes:
 
 def lr_find_curves(curves: dict[str, dict]) -> bytes:
     """Smoothed loss against learning rate (log scale) per sweep, the suggested rate marked."""
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = _subplots(figsize=(8, 5))
     colors = plt.get_cmap("tab10")
     top = 0.0
     for i, (name, c) in enumerate(curves.items()):

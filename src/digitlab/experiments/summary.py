@@ -107,7 +107,7 @@ def summary_markdown(study: Study, summaries: list[dict], note: str) -> str:
     header = _header(summaries)
     lines = [f"# Study {study.name}", "", study.description, ""]
     if study.finding:
-        lines += [f"The report: {study.finding}", ""]
+        lines += [f"The report: {study.finding}.", ""]
     lines += [note, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(str, r)) + " |" for r in _table_rows(summaries)]
     if study.folds and "lr_find" not in summaries[0]:
