@@ -288,7 +288,7 @@ def _load_predictor(args):
     if not Path(args.model).exists() and args.model == DEFAULT_MODEL:
         raise DigitlabError(f"no model at {DEFAULT_MODEL}: run `make run` (or `digitlab train --out runs/default`) "
                             "first, or pass --model CKPT")
-    return Predictor.load(args.model, device=args.device)
+    return Predictor.load(args.model, device=args.device, runtime=args.runtime)
 
 
 def cmd_predict(args) -> int:
@@ -328,6 +328,16 @@ def cmd_serve(args) -> int:
     print(f"serving {predictor.checkpoint.path} on http://{args.host}:{args.port}/  (API docs at /docs; Ctrl-C stops)",
           flush=True)
     uvicorn.run(create_app(predictor), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .recognition.onnx_export import TOLERANCE, export_onnx
+    from .training.checkpoint import load_checkpoint
+
+    difference = export_onnx(load_checkpoint(args.checkpoint), args.onnx)
+    print(f"wrote {args.onnx}: ONNX Runtime matches PyTorch within {difference:.2e} (max abs logit difference; "
+          f"tolerance {TOLERANCE:g})")
     return 0
 
 
@@ -489,6 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='print {"file", "number", "digits": [{"digit", "confidence", "top3", "box"}], '
                         '"rejected", "reason"} per image')
     p.add_argument("--device", help="cpu or cuda[:N]")
+    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                   help="run the model with PyTorch (default) or ONNX Runtime (exported once, kept as model.onnx)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("serve", help="the drawing page and the REST API",
@@ -499,7 +511,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--device", help="cpu or cuda[:N]")
+    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                   help="run the model with PyTorch (default) or ONNX Runtime")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX, checked against PyTorch",
+                       description="Write the model as ONNX (raw pixels in, logits out, dynamic batch) and print "
+                                   "the largest difference between ONNX Runtime's and PyTorch's logits.")
+    p.add_argument("checkpoint", help="checkpoint directory")
+    p.add_argument("--onnx", required=True, metavar="OUT", help="where to write the .onnx file")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from PIL import Image
 from ..data.mnist import load_mnist
 from ..data.splits import train_val_split
 from ..device import pick_device
+from ..errors import DigitlabError
 from ..files import write_json_atomic
 from ..models.inference import predict_logits
 from ..training.checkpoint import Checkpoint, load_checkpoint
@@ -29,6 +31,7 @@ from .preprocess import decode_image, find_digits
 
 REJECT_RATE = 0.01  # share of real validation digits the rule may reject
 CALIBRATION = "rejection.json"
+ONNX_FILE = "model.onnx"
 
 
 def calibrate_rejection(checkpoint: Checkpoint, device: torch.device, rate: float = REJECT_RATE) -> float:
@@ -46,14 +49,47 @@ def _png_data_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+RUNTIMES = ("torch", "onnx")
+
+
+def _onnx_beside(checkpoint: Checkpoint) -> "OnnxLogits":
+    """The checkpoint's ONNX export (made once, kept as model.onnx beside the weights and
+    remade when the weights change; in a temporary file where the checkpoint is read-only)."""
+    import tempfile
+
+    from .onnx_export import OnnxLogits, export_onnx
+
+    path, stamp = checkpoint.path / ONNX_FILE, checkpoint.path / f"{ONNX_FILE}.json"
+    key = checkpoint.meta.get("weights_sha256")
+    try:
+        if json.loads(stamp.read_text()).get("weights_sha256") == key and path.exists():
+            return OnnxLogits(path)
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        difference = export_onnx(checkpoint, path)
+        write_json_atomic(stamp, {"weights_sha256": key, "max_abs_difference": difference})
+    except DigitlabError:
+        if not os.access(checkpoint.path, os.W_OK):
+            path = Path(tempfile.mkdtemp(prefix="digitlab-onnx-")) / ONNX_FILE
+            export_onnx(checkpoint, path)
+        else:
+            raise
+    return OnnxLogits(path)
+
+
 @dataclass
 class Predictor:
     checkpoint: Checkpoint
     device: torch.device
     threshold: float
+    runtime: str = "torch"
+    onnx: object = None  # OnnxLogits when runtime == "onnx"
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None) -> "Predictor":
+    def load(cls, path: str | Path, device: str | None = None, runtime: str = "torch") -> "Predictor":
+        if runtime not in RUNTIMES:
+            raise DigitlabError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
         dev = pick_device(device)
         checkpoint = load_checkpoint(path, dev)
         cache = Path(path) / CALIBRATION
@@ -69,7 +105,10 @@ class Predictor:
                 write_json_atomic(cache, {"weights_sha256": key, "threshold": threshold, "rate": REJECT_RATE})
             except OSError:
                 pass  # a read-only checkpoint still works; it calibrates again next time
-        return cls(checkpoint, dev, threshold)
+        onnx = _onnx_beside(checkpoint) if runtime == "onnx" else None
+        if onnx is not None:
+            checkpoint.model.to(dev)  # the export ran on the CPU copy
+        return cls(checkpoint, dev, threshold, runtime, onnx)
 
     @property
     def info(self) -> dict:
@@ -79,11 +118,14 @@ class Predictor:
         return {"name": self.checkpoint.name, "spec": self.checkpoint.model_spec.spec,
                 "parameters": summarize(self.checkpoint.model_spec)["total_params"],
                 "val_accuracy": meta.get("metrics", {}).get("val_accuracy"),
-                "rejection_threshold": self.threshold, "path": str(self.checkpoint.path)}
+                "rejection_threshold": self.threshold, "path": str(self.checkpoint.path), "runtime": self.runtime}
 
     def classify(self, images: np.ndarray) -> np.ndarray:
         """Probabilities N x 10 for uint8 MNIST-style images N x 28 x 28."""
-        logits = predict_logits(self.checkpoint.model, torch.from_numpy(images), self.device)
+        if self.onnx is not None:
+            logits = torch.from_numpy(self.onnx(images))
+        else:
+            logits = predict_logits(self.checkpoint.model, torch.from_numpy(images), self.device)
         return torch.softmax(logits, 1).numpy()
 
     def read(self, data: bytes, with_images: bool = False) -> dict:

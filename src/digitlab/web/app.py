@@ -61,6 +61,7 @@ class ModelInfo(BaseModel):
     val_accuracy: float | None
     rejection_threshold: float
     path: str
+    runtime: str
 
 
 class Health(BaseModel):
