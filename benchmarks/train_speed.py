@@ -1,7 +1,8 @@
 """Training throughput of digitlab's trainer against a plain PyTorch loop, in one run.
 
 The reference is what a PyTorch user writes first: TensorDataset + DataLoader
-(shuffled, batch 256), float32 NCHW tensors, stock nn layers, Adam. Ours is
+(shuffled, batch 256), float32 NCHW tensors, stock nn layers in the spec's order
+(digitlab.bench.reference_model), Adam. Ours is
 `digitlab.training.Trainer` on the same architecture (report-cnn-final), same batch
 size, same optimizer, no augmentation in either. Each side trains on the same
 subset for several epochs; the first epoch is warm-up and is not counted; the
@@ -21,25 +22,15 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from digitlab.models import resolve_model, summarize
+from digitlab.bench import reference_model
+from digitlab.models import resolve_model
 from digitlab.training import recipe
 from digitlab.training.trainer import Trainer, make_split
 
 
-def reference_model() -> nn.Sequential:
-    """report-cnn-final written with stock layers, NCHW, as a plain PyTorch user would."""
-    bn = lambda n: nn.BatchNorm1d(n, eps=1e-3, momentum=0.01)  # noqa: E731
-    return nn.Sequential(
-        nn.Conv2d(1, 64, 3), nn.LeakyReLU(0.08), nn.MaxPool2d(2), nn.Dropout(0.2),
-        nn.Conv2d(64, 128, 3), nn.LeakyReLU(0.08), nn.MaxPool2d(2), nn.Dropout(0.2),
-        nn.Flatten(), bn(3200), nn.Linear(3200, 128), bn(128), nn.ReLU(), nn.Dropout(0.2),
-        bn(128), nn.Linear(128, 10), bn(10),
-    )
-
-
 def reference_speed(x: torch.Tensor, y: torch.Tensor, epochs: int, batch_size: int) -> list[float]:
     torch.manual_seed(0)
-    model = reference_model()
+    model = reference_model(resolve_model("report-cnn-final").spec)
     opt = torch.optim.Adam(model.parameters(), lr=0.01, eps=1e-7)
     loader = DataLoader(TensorDataset(x.float() / 255, y), batch_size=batch_size, shuffle=True)
     speeds = []
@@ -70,10 +61,6 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--precision", default="auto", help="digitlab's precision (auto, bf16, fp32)")
     args = parser.parse_args()
-
-    ours_params = summarize(resolve_model("report-cnn-final"))["trainable_params"]
-    ref_params = sum(p.numel() for p in reference_model().parameters())
-    assert ours_params == ref_params, (ours_params, ref_params)
 
     split = make_split(recipe("report-cnn-final", subset=args.images), torch.device("cpu"))
     print(f"report-cnn-final, {args.images} images/epoch, batch {args.batch_size}, {args.epochs} epochs "

@@ -1,4 +1,6 @@
 import io
+import json
+import time
 
 import numpy as np
 import pytest
@@ -48,3 +50,22 @@ def test_predict_with_onnx_runtime_reads_like_torch(reader, mnist, tmp_path):
     path.write_bytes(buf.getvalue())
     proc = run_cli("predict", path, "--model", reader.checkpoint.path, "--runtime", "onnx")
     assert proc.returncode == 0 and proc.stdout.startswith(f"{path}: {int(mnist.test_labels[4])}"), proc.stdout
+
+
+def test_bench_quick_writes_valid_json_within_a_minute(tmp_path):
+    out = tmp_path / "bench.json"
+    t0 = time.perf_counter()
+    proc = run_cli("bench", "--quick", "--out", out, timeout=120)
+    seconds = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr
+    assert seconds < 60, seconds
+    result = json.loads(out.read_text())
+    assert result["matmul_gflops"]["fp32"] > 1 and result["matmul_gflops"]["bf16"] > 1
+    assert set(result["training"]) >= {"report-ann", "report-cnn-first", "report-cnn-final"}
+    final = result["training"]["report-cnn-final"]
+    assert final["train_gflop_per_image"] == pytest.approx(3 * 2 * (26 * 26 * 64 * 9 + 11 * 11 * 128 * 64 * 9
+                                                                   + 3200 * 128 + 128 * 10) / 1e9)
+    assert final["reference_images_per_s"] > 0 and 0 < final["bf16_fraction_of_peak"] < 1
+    inference = result["inference"]["report-cnn-final"]
+    assert inference["onnx_max_abs_difference"] < 1e-4 and inference["onnx_single"]["p50_ms"] > 0
+    assert result["peak_memory_mb"] > 0

@@ -341,6 +341,16 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+    from .files import write_json_atomic
+
+    result = run_bench(quick=args.quick)
+    write_json_atomic(args.out, result)
+    print(f"written: {args.out}")
+    return 0
+
+
 def _add_runner_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, metavar="K",
                    help="run K trials at once in local worker processes, threads split between them (default 1)")
@@ -521,6 +531,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="checkpoint directory")
     p.add_argument("--onnx", required=True, metavar="OUT", help="where to write the .onnx file")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("bench", help="training and inference speed of this machine, as JSON",
+                       description="matmul GFLOP/s; per preset, training images/s in fp32 and bf16 against a plain "
+                                   "PyTorch loop; inference latency and throughput with PyTorch and ONNX Runtime; "
+                                   "the fast recipe's time to 99%% (not with --quick); peak memory.")
+    p.add_argument("--quick", action="store_true", help="fewer steps and no fast-recipe runs (under a minute)")
+    p.add_argument("--out", default="bench.json", help="where to write the results (default bench.json)")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 
