@@ -249,7 +249,7 @@ def cmd_search(args) -> int:
         study.trials()  # a bad key or value is named before anything runs
     else:
         raise DigitlabError("nothing to search: give --param KEY=V1,V2 (repeatable) or --study NAME")
-    args.out = args.out or f"runs/search-{study.name}" if args.study else args.out or "runs/search"
+    args.out = args.out or ("runs/search" if study.name == "search" else f"runs/search-{study.name}")
     result = _run(study, args)
     columns = cv_results(result.summaries)
     print(format_cv_results(columns))
