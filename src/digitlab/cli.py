@@ -549,6 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     except DigitlabError as e:
         print(f"digitlab: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # long work stops cleanly; what was saved stays (runs resume, studies skip)
+        print("\ndigitlab: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
