@@ -87,7 +87,7 @@ RECIPES: dict[str, TrainConfig] = {
     # Shortest time to 99% test accuracy here: one epoch, no augmentation, a small CNN whose
     # batch norm runs after the pool (4x fewer values to normalize), one-cycle Adam. Batch
     # 250 divides the 55,000 training images, so no odd-sized last batch costs a new set of
-    # oneDNN kernels. Chosen on validation accuracy; still short of its target (README).
+    # oneDNN kernels. Chosen on validation accuracy (docs/performance.md).
     "fast": TrainConfig(
         model="32C5-MP2-BN0.9-R-64C3-MP2-BN0.9-R-F-256-R-10", optimizer="adam", lr=5e-3, schedule="onecycle",
         batch_size=250, epochs=1,
