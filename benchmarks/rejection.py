@@ -17,8 +17,7 @@ import string
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from digitlab.data import load_mnist, train_val_split
-from digitlab.recognition.predictor import Predictor
+from digitlab.recognition.predictor import Predictor, validation_images
 
 
 def png(image: Image.Image) -> bytes:
@@ -47,12 +46,10 @@ def main() -> None:
     args = parser.parse_args()
 
     predictor = Predictor.load(args.model)
-    data = load_mnist()
-    cfg = predictor.checkpoint.meta.get("train_config") or {}
-    _, val = train_val_split(data.train_labels, int(cfg.get("val_size") or 5000), int(cfg.get("split_seed") or 0))
-    probs = predictor.classify(data.train_images[val].numpy())
+    images, _ = validation_images(predictor.checkpoint)
+    probs = predictor.classify(images.numpy())
     print(f"threshold {predictor.threshold:.4f}: validation digits rejected "
-          f"{(probs.max(1) < predictor.threshold).mean():.2%} of {len(val)}")
+          f"{(probs.max(1) < predictor.threshold).mean():.2%} of {len(images)}")
 
     font = ImageFont.load_default(size=96)
     letters = string.ascii_uppercase + string.ascii_lowercase

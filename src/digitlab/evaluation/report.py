@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +47,8 @@ class Evaluation:
     robustness_precision: str
     seconds: float
 
-    @property
-    def summary(self) -> dict:
+    @cached_property
+    def summary(self) -> dict:  # read by metrics.json, the HTML and compare: build the model once
         return summarize(self.checkpoint.model_spec)
 
     def to_json(self) -> dict:

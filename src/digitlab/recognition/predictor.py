@@ -15,31 +15,41 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..data.mnist import load_mnist
-from ..data.splits import train_val_split
 from ..device import pick_device
 from ..errors import DigitlabError
 from ..files import write_json_atomic
 from ..models.inference import predict_logits
 from ..training.checkpoint import Checkpoint, load_checkpoint
+from ..training.config import TrainConfig
+from ..training.trainer import make_split
 from .preprocess import decode_image, find_digits
+
+if TYPE_CHECKING:
+    from .onnx_export import OnnxLogits
 
 REJECT_RATE = 0.01  # share of real validation digits the rule may reject
 CALIBRATION = "rejection.json"
 ONNX_FILE = "model.onnx"
 
 
+def validation_images(checkpoint: Checkpoint) -> tuple[torch.Tensor, torch.Tensor]:
+    """The checkpoint's own validation images and labels, split as its training run split them
+    (held-out set or fold); a checkpoint without a training config gets the default split."""
+    cfg = TrainConfig.from_json(checkpoint.meta.get("train_config") or {})
+    split = make_split(cfg, torch.device("cpu"))
+    return split.x_val.squeeze(1), split.y_val
+
+
 def calibrate_rejection(checkpoint: Checkpoint, device: torch.device, rate: float = REJECT_RATE) -> float:
     """The top-probability threshold that rejects `rate` of the checkpoint's validation digits."""
-    cfg = checkpoint.meta.get("train_config") or {}
-    data = load_mnist()
-    _, val = train_val_split(data.train_labels, int(cfg.get("val_size") or 5000), int(cfg.get("split_seed") or 0))
-    probs = torch.softmax(predict_logits(checkpoint.model, data.train_images[val], device), 1)
+    images, _ = validation_images(checkpoint)
+    probs = torch.softmax(predict_logits(checkpoint.model, images, device), 1)
     return float(torch.quantile(probs.max(1).values.double(), rate))
 
 
@@ -84,7 +94,7 @@ class Predictor:
     device: torch.device
     threshold: float
     runtime: str = "torch"
-    onnx: object = None  # OnnxLogits when runtime == "onnx"
+    onnx: OnnxLogits | None = None  # when runtime == "onnx"
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None, runtime: str = "torch") -> "Predictor":
