@@ -1,3 +1,4 @@
+import io
 import os
 import subprocess
 import sys
@@ -50,3 +51,15 @@ def assert_clean_error(proc, *fragments):
     assert "Traceback" not in proc.stderr, proc.stderr
     for fragment in fragments:
         assert fragment in proc.stderr, (fragment, proc.stderr)
+
+
+# Debian's Chromium, headless, kept off this machine's closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def png_bytes(image, fmt: str = "PNG") -> bytes:
+    """A PIL image encoded as PNG (or `fmt`)."""
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_clean_error, run_cli
+from conftest import CHROMIUM_ARGS, assert_clean_error, run_cli
 from digitlab.errors import DigitlabError
 from digitlab.evaluation import report as report_module
 from digitlab.evaluation.metrics import classification_metrics, expected_calibration_error
@@ -20,8 +20,6 @@ REPORT_FILES = {
     "precision_recall_zoom.png", "training_curves.png", "confident_mistakes.png", "reliability.png",
     "robustness.png",
 }
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 
 def _probs(rows):

@@ -2,7 +2,6 @@ import json
 
 import pytest
 import torch
-import torch.nn as nn
 
 from conftest import assert_clean_error, run_cli
 from digitlab.errors import DigitlabError

@@ -1,5 +1,4 @@
 import dataclasses
-import io
 import json
 
 import numpy as np
@@ -7,15 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli
+from conftest import png_bytes, run_cli
 from digitlab.models.inference import predict_logits
 from digitlab.recognition.preprocess import ImageError, decode_image, find_digits, ink_map, to_mnist
 
-
-def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format=fmt)
-    return buf.getvalue()
 
 
 def drawn_digit(mnist_image: np.ndarray, rng, canvas: int = 112) -> bytes:
@@ -25,7 +19,7 @@ def drawn_digit(mnist_image: np.ndarray, rng, canvas: int = 112) -> bytes:
     ink = Image.fromarray(255 - mnist_image).resize((size, size), Image.Resampling.BILINEAR)
     x, y = rng.integers(0, canvas - size + 1, 2)
     paper.paste(ink, (int(x), int(y)))
-    return _png(paper)
+    return png_bytes(paper)
 
 
 def drawn_number(images: list[np.ndarray], rng) -> bytes:
@@ -39,7 +33,7 @@ def drawn_number(images: list[np.ndarray], rng) -> bytes:
         ink = Image.fromarray(255 - img).resize((size, size), Image.Resampling.BILINEAR)
         paper.paste(ink, (x, int(rng.integers(0, 30))), )
         x += size + int(gap)
-    return _png(paper)
+    return png_bytes(paper)
 
 
 def test_mnist_digits_drawn_anywhere_are_read_through_predict(reader, mnist, tmp_path):
@@ -79,13 +73,13 @@ def test_polarity_size_and_format_do_not_matter(reader, mnist):
     seven = mnist.test_images[0].numpy()  # a 7
     assert int(mnist.test_labels[0]) == 7
     big = Image.fromarray(seven).resize((300, 300), Image.Resampling.BILINEAR)
-    light_on_dark = _png(big)
-    dark_on_light_jpeg = _png(Image.fromarray(255 - np.asarray(big)), "JPEG")
+    light_on_dark = png_bytes(big)
+    dark_on_light_jpeg = png_bytes(Image.fromarray(255 - np.asarray(big)), "JPEG")
     rgba = Image.new("RGBA", (300, 300), (0, 0, 0, 0))
     rgba.putalpha(big)  # black ink, its strength in the alpha channel, on a transparent canvas
-    gif = _png(Image.fromarray(255 - np.asarray(big)).convert("P"), "GIF")
-    webp = _png(Image.fromarray(255 - np.asarray(big)), "WEBP")
-    for data in (light_on_dark, dark_on_light_jpeg, _png(rgba), gif, webp):
+    gif = png_bytes(Image.fromarray(255 - np.asarray(big)).convert("P"), "GIF")
+    webp = png_bytes(Image.fromarray(255 - np.asarray(big)), "WEBP")
+    for data in (light_on_dark, dark_on_light_jpeg, png_bytes(rgba), gif, webp):
         assert reader.read(data)["number"] == "7"
 
 
@@ -118,12 +112,12 @@ def test_a_digit_in_two_strokes_is_one_digit_and_digits_read_left_to_right():
 
 
 def test_blank_images_have_no_ink(reader):
-    white = _png(Image.new("L", (100, 100), 255))
-    black = _png(Image.new("L", (100, 100), 0))
-    clear = _png(Image.new("RGBA", (100, 100), (0, 0, 0, 0)))
+    white = png_bytes(Image.new("L", (100, 100), 255))
+    black = png_bytes(Image.new("L", (100, 100), 0))
+    clear = png_bytes(Image.new("RGBA", (100, 100), (0, 0, 0, 0)))
     faint = np.full((100, 100), 250, np.uint8)
     faint[40:60, 40:60] = 244  # a smudge, not ink
-    for data in (white, black, clear, _png(Image.fromarray(faint))):
+    for data in (white, black, clear, png_bytes(Image.fromarray(faint))):
         result = reader.read(data)
         assert result["number"] is None and result["rejected"] and "no ink" in result["reason"]
     assert not ink_map(np.full((10, 10), 128, np.float32)).any()
@@ -136,7 +130,7 @@ def test_the_rejection_rule_is_calibrated_on_validation_digits(reader, mnist):
     probs = reader.classify(mnist.train_images[val].numpy())
     rejected = (probs.max(1) < reader.threshold).mean()
     assert 0.005 <= rejected <= 0.01
-    seven = _png(Image.fromarray(mnist.test_images[0].numpy()))
+    seven = png_bytes(Image.fromarray(mnist.test_images[0].numpy()))
     assert not reader.read(seven)["rejected"]
     strict = dataclasses.replace(reader, threshold=1.01)  # nothing is that sure: every shape is doubtful
     result = strict.read(seven)
@@ -146,8 +140,8 @@ def test_the_rejection_rule_is_calibrated_on_validation_digits(reader, mnist):
 @pytest.mark.parametrize("data, fragment", [
     (b"", "empty"),
     (b"GIF89a-not-really", "not a readable image"),
-    (_png(Image.new("L", (50, 50), 255))[:60], "damaged or truncated"),
-    (_png(Image.new("L", (5000, 10), 255)), "at most 4096x4096"),
+    (png_bytes(Image.new("L", (50, 50), 255))[:60], "damaged or truncated"),
+    (png_bytes(Image.new("L", (5000, 10), 255)), "at most 4096x4096"),
 ])
 def test_bad_images_are_named(data, fragment):
     with pytest.raises(ImageError, match=fragment):

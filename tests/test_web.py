@@ -1,5 +1,4 @@
 import base64
-import io
 import socket
 import struct
 import threading
@@ -12,17 +11,11 @@ import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from conftest import CHROMIUM_ARGS, png_bytes
 from digitlab.web.app import MAX_IMAGE_BYTES, create_app
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "runs" / "test-artifacts"
 
-
-def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format=fmt)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +26,7 @@ def client(reader):
 
 @pytest.fixture(scope="module")
 def seven(mnist):
-    return _png(Image.fromarray(255 - mnist.test_images[0].numpy()).resize((140, 140)))
+    return png_bytes(Image.fromarray(255 - mnist.test_images[0].numpy()).resize((140, 140)))
 
 
 def test_predict_accepts_a_form_upload_a_data_url_and_a_raw_body(client, seven):
@@ -66,7 +59,7 @@ def test_health_model_and_openapi(client, reader):
 
 def _bomb() -> bytes:
     """A 100-byte PNG whose header claims 30000 x 30000 pixels (a decompression bomb's calling card)."""
-    png = bytearray(_png(Image.new("L", (8, 8), 255)))
+    png = bytearray(png_bytes(Image.new("L", (8, 8), 255)))
     png[16:24] = struct.pack(">II", 30000, 30000)  # IHDR width and height
     png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
     return bytes(png)
@@ -80,10 +73,10 @@ FORM_WITHOUT_FILE = (b'--XX\r\nContent-Disposition: form-data; name="field"\r\n\
     (dict(content=b"", headers={"content-type": "image/png"}), 400, "empty"),
     (dict(content=b"\x00" * (MAX_IMAGE_BYTES + 1), headers={"content-type": "image/png"}), 413, "bytes"),
     (dict(files={"image": ("big.png", b"\x00" * (MAX_IMAGE_BYTES + 10), "image/png")}), 413, "bytes"),
-    (dict(content=_png(Image.new("L", (4097, 8), 255)), headers={"content-type": "image/png"}), 422, "4096x4096"),
+    (dict(content=png_bytes(Image.new("L", (4097, 8), 255)), headers={"content-type": "image/png"}), 422, "4096x4096"),
     (dict(content=_bomb(), headers={"content-type": "image/png"}), 422, "4096x4096"),
     (dict(content=b"hello, not an image", headers={"content-type": "image/png"}), 422, "not a readable image"),
-    (dict(content=_png(Image.new("L", (64, 64), 255))[:70], headers={"content-type": "image/png"}), 422,
+    (dict(content=png_bytes(Image.new("L", (64, 64), 255))[:70], headers={"content-type": "image/png"}), 422,
      "truncated"),
     (dict(json={"image": "data:image/png;base64,@@@not base64@@@"}), 400, "base64"),
     (dict(json={"picture": "x"}), 422, '{"image"'),

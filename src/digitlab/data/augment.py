@@ -9,7 +9,6 @@ each axis independently.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch

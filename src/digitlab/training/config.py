@@ -7,7 +7,7 @@ to the exact settings that made it.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from ..data.augment import AugmentConfig
 from ..device import PRECISIONS
