@@ -17,7 +17,8 @@ import string
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from digitlab.recognition.predictor import Predictor, validation_images
+from digitlab.recognition.predictor import Predictor
+from digitlab.training.trainer import validation_images
 
 
 def png(image: Image.Image) -> bytes:

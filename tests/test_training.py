@@ -158,7 +158,8 @@ def test_train_and_evaluate_through_the_cli(tmp_path):
     proc = run_cli("evaluate", out / "best", "--json")
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads(proc.stdout)
-    assert set(metrics) == {"accuracy", "loss", "n"} and metrics["n"] == 10000
+    assert set(metrics) == {"accuracy", "loss", "n", "split", "tta"} and metrics["n"] == 10000
+    assert metrics["split"] == "test" and metrics["tta"] is False
     assert metrics["accuracy"] > 0.85
     again = run_cli("train", "--out", out, "--epochs", "1")
     assert_clean_error(again, "already holds a run")

@@ -73,14 +73,14 @@ def cmd_models(args) -> int:
 _AUG_FLAGS = ("rotation", "width_shift", "height_shift", "shear", "zoom")
 
 
-def _train_config(args):
+def _train_config(args, name: str | None = None):
     from dataclasses import replace
 
     from .training.config import REPORT_AUGMENT, recipe
 
-    cfg = recipe(args.recipe, model=args.model, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
-                 loss=args.loss, batch_size=args.batch_size, epochs=args.epochs, val_size=args.val_size,
-                 subset=args.subset, seed=args.seed, precision=args.precision)
+    cfg = recipe(name or args.recipe, model=args.model, optimizer=args.optimizer, lr=args.lr,
+                 schedule=args.schedule, loss=args.loss, batch_size=args.batch_size, epochs=args.epochs,
+                 val_size=args.val_size, subset=args.subset, seed=args.seed, precision=args.precision)
     overrides = {k: getattr(args, f"aug_{k}") for k in _AUG_FLAGS if getattr(args, f"aug_{k}") is not None}
     if args.augment is False:
         if overrides:
@@ -95,11 +95,49 @@ def _train_config(args):
     return replace(cfg, augment=replace(base, **overrides))
 
 
-def cmd_train(args) -> int:
-    from .training.checkpoint import read_meta
-    from .training.config import TrainConfig
+def _default_out(name: str) -> Path:
+    return Path(f"runs/{name.lower()}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def _train_ensemble(args) -> int:
+    from .training.ensemble import ENSEMBLES, is_ensemble, plan_ensemble, read_manifest, train_ensemble
     from .training.trainer import train
 
+    if args.resume:
+        out = Path(args.resume)
+        print(f"resuming ensemble {out} ({read_manifest(out)['name']})")
+    else:
+        ens = ENSEMBLES[args.recipe]
+        members = ens.members if args.members is None else args.members
+        if members < 1:
+            raise DigitlabError(f"--members {members}: an ensemble needs at least one member")
+        out = Path(args.out) if args.out else _default_out(args.recipe)
+        if is_ensemble(out) or (out / "last").exists():
+            raise DigitlabError(f"{out} already holds a run; use --resume {out} or choose another --out")
+        cfg = _train_config(args, ens.recipe)
+        plan_ensemble(out, args.recipe, cfg, members, ens.tta)
+        print(f"training ensemble {args.recipe}: {members} x {cfg.describe()}, test-time shifts "
+              f"{'on' if ens.tta else 'off'} -> {out}")
+    try:
+        train_ensemble(out, lambda cfg, run, resume: train(cfg, run, resume=resume, device=args.device,
+                                                             progress=not args.quiet))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: digitlab train --resume {out}", file=sys.stderr)
+        return 130
+    print(f"ensemble: {out} (read it with: digitlab evaluate {out})")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .training.checkpoint import read_meta
+    from .training.config import RECIPES, TrainConfig
+    from .training.ensemble import ENSEMBLES, is_ensemble
+    from .training.trainer import train
+
+    if (args.resume and is_ensemble(args.resume)) or (not args.resume and args.recipe in ENSEMBLES):
+        return _train_ensemble(args)
+    if args.members is not None:
+        raise DigitlabError(f"--members is for ensemble recipes ({', '.join(ENSEMBLES)})")
     if args.resume:
         out = Path(args.resume)
         meta = read_meta(out / "last")
@@ -107,8 +145,8 @@ def cmd_train(args) -> int:
         print(f"resuming {out} after epoch {len(meta['history'])} of {cfg.epochs}")
     else:
         cfg = _train_config(args)
-        out = Path(args.out or f"runs/{cfg.recipe if cfg.model == 'digitlab-cnn' else cfg.model.lower()}-"
-                   f"{time.strftime('%Y%m%d-%H%M%S')}")
+        out = Path(args.out) if args.out else _default_out(
+            cfg.recipe if cfg.model == RECIPES[cfg.recipe].model else cfg.model)
         if (out / "last").exists():
             raise DigitlabError(f"{out} already holds a run; use --resume {out} or choose another --out")
         print(f"training {cfg.describe()} -> {out}")
@@ -131,22 +169,30 @@ def cmd_evaluate(args) -> int:
     t0 = time.perf_counter()
     if args.report:
         from .evaluation.report import check_report_dir, evaluate, report_text, write_report
+        from .training.ensemble import is_ensemble
 
+        if is_ensemble(args.checkpoint) or args.tta or args.split != "test":
+            raise DigitlabError("--report covers one checkpoint on the test set, without --tta or --split val; "
+                                "drop --report to score an ensemble or the validation images")
         check_report_dir(args.report)  # refuse a bad target before the work, not after
         evaluation = evaluate(args.checkpoint, device=args.device, robustness_images=args.robustness_images)
-        metrics = {k: evaluation.metrics[k] for k in ("accuracy", "loss", "n")}
+        metrics = {**{k: evaluation.metrics[k] for k in ("accuracy", "loss", "n")}, "split": "test", "tta": False}
         if not args.json:
             print(report_text(evaluation))
         write_report(evaluation, args.report)
     else:
         from .evaluation import evaluate_checkpoint
 
-        metrics = evaluate_checkpoint(args.checkpoint, device=args.device)
+        metrics = evaluate_checkpoint(args.checkpoint, device=args.device, split=args.split, tta=args.tta)
     if args.json:
         _print_json(metrics)
         return 0
-    print(f"test accuracy {metrics['accuracy']:.4f}  loss {metrics['loss']:.4f}  "
-          f"({metrics['n']} images, {time.perf_counter() - t0:.1f}s)  checkpoint {args.checkpoint}")
+    where = "validation" if args.split == "val" else "test"
+    for member in metrics.get("members", []):
+        print(f"  member {member['checkpoint']}: {where} accuracy {member['accuracy']:.4f}  loss {member['loss']:.4f}")
+    print(f"{where} accuracy {metrics['accuracy']:.4f}  loss {metrics['loss']:.4f}  "
+          f"({metrics['n']} images{', test-time shifts' if metrics.get('tta') else ''}, "
+          f"{time.perf_counter() - t0:.1f}s)  checkpoint {args.checkpoint}")
     if args.report:
         print(f"report: {Path(args.report) / 'report.html'} (metrics.json and the figures beside it)")
     return 0
@@ -365,14 +411,20 @@ def _add_runner_options(p: argparse.ArgumentParser) -> None:
 # --- parser ---------------------------------------------------------------------------------
 
 
-def _add_train_options(p: argparse.ArgumentParser) -> None:
-    """The settings of one training run, shared by train, cv, search and lr-find."""
+def _add_train_options(p: argparse.ArgumentParser, ensembles: bool = False) -> None:
+    """The settings of one training run, shared by train, cv, search and lr-find; `train`
+    also takes the ensemble recipes."""
     from .data.augment import AugmentConfig
     from .device import PRECISIONS
     from .training.config import RECIPES
+    from .training.ensemble import ENSEMBLES
     from .training.registry import LOSSES, OPTIMIZERS, SCHEDULES
 
-    p.add_argument("--recipe", default="default", choices=list(RECIPES), help="base settings (default: default; see the list below)")
+    p.add_argument("--recipe", default="default", choices=list(RECIPES) + (list(ENSEMBLES) if ensembles else []),
+                   help="base settings (default: default; see the list below)")
+    if ensembles:
+        p.add_argument("--members", type=int, metavar="N", help="models in an ensemble recipe (default: the "
+                                                                "recipe's); member k trains with seed + k")
     p.add_argument("--model", help="preset name or spec string (default: the recipe's)")
     p.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default: the recipe's")
     p.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's, else the optimizer's)")
@@ -399,6 +451,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .evaluation.robustness import ROBUSTNESS_IMAGES
     from .training.config import RECIPES
+    from .training.ensemble import ENSEMBLES
 
     parser = argparse.ArgumentParser(prog="digitlab", description="Recognize handwritten digits with neural networks.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -416,12 +469,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("train", help="train a model; writes checkpoints and history",
+    p = sub.add_parser("train", help="train a model (or an ensemble); writes checkpoints and history",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Start from --recipe and override any of its settings. Writes OUT/best "
-                                   "(best validation accuracy),\nOUT/last (resumable) and OUT/history.json.",
-                       epilog="recipes:\n" + "\n".join(f"  {name:<18}{cfg.describe()}" for name, cfg in RECIPES.items()))
-    _add_train_options(p)
+                                   "(best validation accuracy),\nOUT/last (resumable) and OUT/history.json. An "
+                                   "ensemble recipe trains one such run per member\n(OUT/seed-K) and writes "
+                                   "OUT/ensemble.json, which evaluate reads.",
+                       epilog="recipes:\n" + "\n".join(f"  {name:<18}{cfg.describe()}" for name, cfg in RECIPES.items())
+                       + "\n" + "\n".join(f"  {name:<18}{ens.describe()}" for name, ens in ENSEMBLES.items()))
+    _add_train_options(p, ensembles=True)
     p.add_argument("--device", help="cpu or cuda[:N] (default: cuda when present)")
     p.add_argument("--out", help="output directory (default runs/NAME-TIMESTAMP)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last completed epoch")
@@ -433,13 +489,22 @@ def build_parser() -> argparse.ArgumentParser:
                                    "classification report, confusion matrix, ROC and precision-recall curves, "
                                    "training curves, the most confident mistakes, calibration and robustness, "
                                    "as PNG files, metrics.json and one self-contained DIR/report.html.")
-    p.add_argument("checkpoint", help="checkpoint directory (e.g. runs/default/best)")
+    p.add_argument("checkpoint", help="checkpoint directory (e.g. runs/default/best), or an ensemble directory "
+                                      "(one holding ensemble.json)")
+    p.add_argument("--split", choices=["test", "val"], default="test",
+                   help="test: the 10k test images (default); val: the images the run held out for validation, "
+                        "where choices such as test-time shifts are made")
+    tta = p.add_mutually_exclusive_group()
+    tta.add_argument("--tta", action="store_true", default=None,
+                     help="average over the image and its four one-pixel shifts (default: an ensemble's own "
+                          "setting; off for a single checkpoint)")
+    tta.add_argument("--no-tta", dest="tta", action="store_false", help="no test-time shifts")
     p.add_argument("--report", metavar="DIR", help="write the evaluation report into DIR (new, empty, or an "
                                                     "earlier report, which is replaced)")
     p.add_argument("--robustness-images", type=int, default=ROBUSTNESS_IMAGES, metavar="N",
                    help=f"test images (stratified) transformed for the robustness table (default "
                         f"{ROBUSTNESS_IMAGES}; 10000 for all)")
-    p.add_argument("--json", action="store_true", help='print {"accuracy", "loss", "n"}')
+    p.add_argument("--json", action="store_true", help='print {"accuracy", "loss", "n", "split", "tta"} (and "members" for an ensemble)')
     p.add_argument("--device", help="cpu or cuda[:N]")
     p.set_defaults(func=cmd_evaluate)
 

@@ -45,6 +45,16 @@ def write_json_atomic(path: str | Path, obj) -> None:
     write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
+def read_json(path: Path, what: str, owner: str):
+    """The JSON in `path`, `owner`'s `what`, with errors a user can act on: missing or corrupt."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DigitlabError(f"{path.parent} is not {what}: it has no {path.name}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DigitlabError(f"{owner} {path.parent} is corrupt: {path.name} is not valid JSON ({e})") from None
+
+
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a fresh temporary directory; on success it takes the place of `path`.

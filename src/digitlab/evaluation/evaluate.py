@@ -1,4 +1,5 @@
-"""Test-set loss and accuracy of a checkpoint: the only place the test set is used."""
+"""Loss and accuracy of a checkpoint or an ensemble, on the test set (the only place it is
+used) or on the validation images the run held out (where choices are made)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,55 @@ import torch.nn.functional as F
 
 from ..data.mnist import load_mnist
 from ..device import pick_device, resolve_precision
-from ..models.inference import predict_logits
+from ..errors import DigitlabError
+from ..models.inference import predict_probs
 from ..training.checkpoint import load_checkpoint
+from ..training.ensemble import is_ensemble, load_ensemble
+from ..training.trainer import validation_images
+
+SPLITS = ("test", "val")
 
 
-def test_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict:
+def prob_metrics(probs: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Accuracy and cross-entropy of class probabilities (averaged ones too: an ensemble has no
+    single set of logits)."""
     labels = labels.long()
     return {
-        "accuracy": (logits.argmax(1) == labels).float().mean().item(),
-        "loss": F.cross_entropy(logits, labels).item(),
+        "accuracy": (probs.argmax(1) == labels).float().mean().item(),
+        "loss": F.nll_loss(probs.clamp_min(1e-12).log(), labels).item(),
         "n": len(labels),
     }
 
 
-def evaluate_checkpoint(path: str | Path, device: str | None = None, precision: str = "fp32") -> dict:
-    """Accuracy and cross-entropy on the 10k test images (fp32 by default: the reference figure)."""
+def evaluate_checkpoint(path: str | Path, device: str | None = None, precision: str = "fp32",
+                        split: str = "test", tta: bool | None = None) -> dict:
+    """Accuracy and cross-entropy of a checkpoint, or of an ensemble directory, on the 10k test
+    images or on the run's own validation images (fp32 by default: the reference figure).
+
+    `tta` None reads an ensemble as its manifest says and a single checkpoint without
+    test-time shifts. An ensemble also reports each member's accuracy."""
+    if split not in SPLITS:
+        raise DigitlabError(f"split {split!r}: choose from {', '.join(SPLITS)}")
     dev = pick_device(device)
-    checkpoint = load_checkpoint(path, dev)
-    data = load_mnist()
-    logits = predict_logits(checkpoint.model, data.test_images, dev, resolve_precision(precision, dev))
-    return test_metrics(logits, data.test_labels)
+    if is_ensemble(path):
+        ensemble = load_ensemble(path, dev)
+        checkpoints, use_tta = ensemble.checkpoints, ensemble.tta if tta is None else tta
+    else:
+        checkpoints, use_tta = [load_checkpoint(path, dev)], bool(tta)
+    if split == "test":
+        data = load_mnist()
+        images, labels = data.test_images, data.test_labels
+    else:
+        keys = ("val_size", "split_seed", "folds", "fold")
+        splits = {tuple((c.meta.get("train_config") or {}).get(k) for k in keys) for c in checkpoints}
+        if len(splits) > 1:
+            raise DigitlabError(f"the members of {path} held out different validation images")
+        images, labels = validation_images(checkpoints[0])
+    prec = resolve_precision(precision, dev)
+    member_probs = [predict_probs([c.model], images, dev, prec, tta=use_tta) for c in checkpoints]
+    result = prob_metrics(torch.stack(member_probs).mean(0), labels)
+    result.update(split=split, tta=use_tta)
+    if len(checkpoints) > 1:
+        result["members"] = [{"checkpoint": str(c.path), **prob_metrics(p, labels)}
+                             for c, p in zip(checkpoints, member_probs)]
+    return result

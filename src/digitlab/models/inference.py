@@ -43,3 +43,36 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, device: torch.d
     finally:
         model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 10)
+
+
+# Test-time augmentation: the image itself and copies moved one pixel each way. Digits in
+# MNIST are centred by their centre of mass, so a model trained with shifts has seen these
+# positions, and averaging its probabilities over them smooths out decisions that hinge on
+# exact placement.
+TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def shift_images(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """Move a N x C x H x W batch by whole pixels (right and down are positive), filling with 0."""
+    if dx == 0 and dy == 0:
+        return x
+    h, w = x.shape[-2:]
+    padded = torch.nn.functional.pad(x, (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)))
+    top, left = max(-dy, 0), max(-dx, 0)
+    return padded[..., top:top + h, left:left + w]
+
+
+@torch.no_grad()
+def predict_probs(models: list[torch.nn.Module], images: torch.Tensor, device: torch.device,
+                  precision: str = "fp32", tta: bool = False, batch_size: int = 256) -> torch.Tensor:
+    """Float32 class probabilities (N x 10, on the CPU) averaged over `models` and, with
+    `tta`, over the shifted views in TTA_SHIFTS: one model without TTA gives its softmax."""
+    shifts = TTA_SHIFTS if tta else TTA_SHIFTS[:1]
+    total = torch.zeros(len(images), 10)
+    for model in models:
+        for dx, dy in shifts:
+            for start in range(0, len(images), batch_size):
+                x = images[start:start + batch_size]
+                x = shift_images(x.unsqueeze(1) if x.dim() == 3 else x, dx, dy)
+                total[start:start + len(x)] += torch.softmax(predict_logits(model, x, device, precision), 1)
+    return total / (len(models) * len(shifts))

@@ -26,8 +26,7 @@ from ..errors import DigitlabError
 from ..files import write_json_atomic
 from ..models.inference import predict_logits
 from ..training.checkpoint import Checkpoint, load_checkpoint
-from ..training.config import TrainConfig
-from ..training.trainer import make_split
+from ..training.trainer import validation_images
 from .preprocess import decode_image, find_digits
 
 if TYPE_CHECKING:
@@ -36,14 +35,6 @@ if TYPE_CHECKING:
 REJECT_RATE = 0.01  # share of real validation digits the rule may reject
 CALIBRATION = "rejection.json"
 ONNX_FILE = "model.onnx"
-
-
-def validation_images(checkpoint: Checkpoint) -> tuple[torch.Tensor, torch.Tensor]:
-    """The checkpoint's own validation images and labels, split as its training run split them
-    (held-out set or fold); a checkpoint without a training config gets the default split."""
-    cfg = TrainConfig.from_json(checkpoint.meta.get("train_config") or {})
-    split = make_split(cfg, torch.device("cpu"))
-    return split.x_val.squeeze(1), split.y_val
 
 
 def calibrate_rejection(checkpoint: Checkpoint, device: torch.device, rate: float = REJECT_RATE) -> float:

@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from .. import __version__
 from ..data.mnist import dataset_checksum
 from ..errors import DigitlabError
-from ..files import atomic_dir
+from ..files import atomic_dir, read_json
 from ..models.build import DigitNet
 from ..models.inference import place_model
 from ..models.presets import ModelSpec
@@ -85,12 +85,7 @@ def read_meta(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_dir():
         raise DigitlabError(f"checkpoint {path} not found: expected a directory holding {META} and {WEIGHTS}")
-    try:
-        meta = json.loads((path / META).read_text())
-    except FileNotFoundError:
-        raise DigitlabError(f"{path} is not a digitlab checkpoint: it has no {META}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DigitlabError(f"checkpoint {path} is corrupt: {META} is not valid JSON ({e})") from None
+    meta = read_json(path / META, "a digitlab checkpoint", "checkpoint")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise DigitlabError(f"{path / META} is not a digitlab checkpoint (format is not {FORMAT!r})")
     if meta.get("format_version") != FORMAT_VERSION:

@@ -25,7 +25,7 @@ from ..errors import DigitlabError
 from ..files import write_json_atomic
 from ..models.inference import has_conv, place_model, predict_logits
 from ..models.presets import resolve_model
-from .checkpoint import load_checkpoint, load_trainer_state, save_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, load_trainer_state, save_checkpoint
 from .config import TrainConfig
 from .registry import default_lr, loss_fn, lr_at, make_optimizer
 
@@ -66,6 +66,14 @@ def make_split(cfg: TrainConfig, device: torch.device) -> Split:
         train_idx = train_idx[chosen]
     x, y = data.train_images.unsqueeze(1), data.train_labels.long()
     return Split(x[train_idx].to(device), y[train_idx].to(device), x[val_idx], y[val_idx])
+
+
+def validation_images(checkpoint: Checkpoint) -> tuple[torch.Tensor, torch.Tensor]:
+    """The checkpoint's own validation images and labels, split as its training run split them
+    (held-out set or fold); a checkpoint without a training config gets the default split."""
+    cfg = TrainConfig.from_json(checkpoint.meta.get("train_config") or {})
+    split = make_split(cfg, torch.device("cpu"))
+    return split.x_val.squeeze(1), split.y_val
 
 
 def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:
