@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -617,6 +618,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # long work stops cleanly; what was saved stays (runs resume, studies skip)
         print("\ndigitlab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

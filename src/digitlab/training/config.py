@@ -65,7 +65,8 @@ class TrainConfig:
         """One line a person reads: model, optimizer, schedule, batch, epochs, augmentation."""
         aug = "off" if self.augment is None else ", ".join(f"{k} {v:g}" for k, v in vars(self.augment).items() if v)
         return (f"{self.model}, {self.optimizer} lr {self.lr if self.lr is not None else default_lr(self.optimizer):g} "
-                f"{self.schedule}, batch {self.batch_size}, {self.epochs} epochs, augmentation {aug}")
+                f"{self.schedule}, batch {self.batch_size}, {self.epochs} epoch{'s' if self.epochs != 1 else ''}, "
+                f"augmentation {aug}")
 
     @classmethod
     def from_json(cls, d: dict) -> "TrainConfig":
