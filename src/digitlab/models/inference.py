@@ -64,15 +64,14 @@ def shift_images(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_probs(models: list[torch.nn.Module], images: torch.Tensor, device: torch.device,
-                  precision: str = "fp32", tta: bool = False, batch_size: int = 256) -> torch.Tensor:
+                  precision: str = "fp32", tta: bool = False) -> torch.Tensor:
     """Float32 class probabilities (N x 10, on the CPU) averaged over `models` and, with
     `tta`, over the shifted views in TTA_SHIFTS: one model without TTA gives its softmax."""
     shifts = TTA_SHIFTS if tta else TTA_SHIFTS[:1]
+    images = images.unsqueeze(1) if images.dim() == 3 else images
     total = torch.zeros(len(images), 10)
-    for model in models:
-        for dx, dy in shifts:
-            for start in range(0, len(images), batch_size):
-                x = images[start:start + batch_size]
-                x = shift_images(x.unsqueeze(1) if x.dim() == 3 else x, dx, dy)
-                total[start:start + len(x)] += torch.softmax(predict_logits(model, x, device, precision), 1)
+    for dx, dy in shifts:
+        view = shift_images(images, dx, dy)
+        for model in models:
+            total += torch.softmax(predict_logits(model, view, device, precision), 1)
     return total / (len(models) * len(shifts))

@@ -28,7 +28,6 @@ class EnsembleRecipe:
     recipe: str  # the members' recipe
     members: int  # trained with seeds seed, seed + 1, ...
     tta: bool  # also average over the shifted views of models.inference.TTA_SHIFTS
-    note: str = ""
 
     def describe(self) -> str:
         return f"{self.members} x {self.recipe} (seeds 0..{self.members - 1}), test-time shifts {'on' if self.tta else 'off'}"
@@ -46,10 +45,6 @@ class Ensemble:
     checkpoints: list[Checkpoint]
     tta: bool
     path: Path
-
-    @property
-    def models(self) -> list:
-        return [c.model for c in self.checkpoints]
 
 
 def is_ensemble(path: str | Path) -> bool:
