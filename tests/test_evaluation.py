@@ -17,6 +17,7 @@ from digitlab.evaluation.robustness import (add_noise, dilate, erode, family_mea
 
 REPORT_FILES = {
     "metrics.json", "report.html", "confusion_matrix.png", "roc.png", "roc_zoom.png", "precision_recall.png",
+    "open_set_scores.png", "open_set_accepted.png",
     "precision_recall_zoom.png", "training_curves.png", "confident_mistakes.png", "reliability.png",
     "robustness.png",
 }

@@ -166,8 +166,35 @@ def cmd_train(args) -> int:
 # --- evaluate -------------------------------------------------------------------------------
 
 
+def _evaluate_open_set(args) -> int:
+    from .device import pick_device
+    from .evaluation.open_set import OPEN_SET_FILES, format_open_set, open_set_evaluation, write_open_set
+    from .files import check_output_dir
+    from .training.checkpoint import load_checkpoint
+    from .training.ensemble import is_ensemble
+
+    if is_ensemble(args.checkpoint) or args.tta:
+        raise DigitlabError("--open-set scores one checkpoint without --tta")
+    out = Path(args.out) if args.out else Path(args.checkpoint) / "open-set"
+    check_output_dir(out, "the open-set evaluation", OPEN_SET_FILES[0])  # refuse a bad target before the work
+    dev = pick_device(args.device)
+    result = open_set_evaluation(load_checkpoint(args.checkpoint, dev), dev, split=args.split,
+                                 per_family=args.per_family)
+    write_open_set(result, out)
+    if args.json:
+        _print_json(result.to_json())
+        return 0
+    print(format_open_set(result))
+    print("written: " + ", ".join(str(out / name) for name in OPEN_SET_FILES))
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     t0 = time.perf_counter()
+    if args.open_set and not args.report:
+        return _evaluate_open_set(args)
+    if args.out and not args.open_set:
+        raise DigitlabError("--out is where --open-set writes its files; the report goes to --report DIR")
     if args.report:
         from .evaluation.report import check_report_dir, evaluate, report_text, write_report
         from .training.ensemble import is_ensemble
@@ -450,6 +477,7 @@ def _add_train_options(p: argparse.ArgumentParser, ensembles: bool = False) -> N
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .data.negatives import PER_FAMILY
     from .evaluation.robustness import ROBUSTNESS_IMAGES
     from .training.config import RECIPES
     from .training.ensemble import ENSEMBLES
@@ -505,7 +533,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--robustness-images", type=int, default=ROBUSTNESS_IMAGES, metavar="N",
                    help=f"test images (stratified) transformed for the robustness table (default "
                         f"{ROBUSTNESS_IMAGES}; 10000 for all)")
-    p.add_argument("--json", action="store_true", help='print {"accuracy", "loss", "n", "split", "tta"} (and "members" for an ensemble)')
+    p.add_argument("--open-set", action="store_true",
+                   help="how the checkpoint tells digits from held-out generated non-digits: per family the AUROC, "
+                        "FPR at 95%% TPR and share rejected; digits (clean and degraded) rejected; files into --out "
+                        "(with --report: a section of the report instead)")
+    p.add_argument("--out", metavar="DIR", help="where --open-set writes open_set.json, open_set_scores.png and "
+                                                 "open_set_accepted.png (default CKPT/open-set)")
+    p.add_argument("--per-family", type=int, default=PER_FAMILY, metavar="N",
+                   help=f"non-digits per family for --open-set (default {PER_FAMILY})")
+    p.add_argument("--json", action="store_true", help='print {"accuracy", "loss", "n", "split", "tta"} (and "members" '
+                                                        'for an ensemble); with --open-set, its numbers')
     p.add_argument("--device", help="cpu or cuda[:N]")
     p.set_defaults(func=cmd_evaluate)
 

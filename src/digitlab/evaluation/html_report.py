@@ -34,6 +34,8 @@ _CAPTIONS = {
     "confident_mistakes.png": "The test digits the model got wrong with the highest confidence.",
     "reliability.png": "Reliability diagram: accuracy against confidence; bars on the diagonal are well calibrated.",
     "robustness.png": "Accuracy on transformed test digits.",
+    "open_set_scores.png": "Digit score of digits and of held-out non-digits, with the rejection threshold.",
+    "open_set_accepted.png": "The most digit-like held-out non-digits of each family; red ones are let through.",
 }
 
 
@@ -92,6 +94,7 @@ def render_html(evaluation, metrics: dict, images: dict[str, bytes], report_text
         f"Levels: {_e(units)}.</p>",
         _table(["transform", "level", "accuracy"], robustness, left=2),
         _figure("robustness.png", images["robustness.png"]),
+        *_open_set_section(m.get("open_set"), images),
         "<h2>Model</h2>", f"<p>spec <code>{_e(summary['spec'])}</code></p>",
         _table(["layer", "output shape", "parameters"], layers),
         f"<p>Total {summary['total_params']:,} &middot; trainable {summary['trainable_params']:,} &middot; "
@@ -101,6 +104,24 @@ def render_html(evaluation, metrics: dict, images: dict[str, bytes], report_text
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def _open_set_section(o: dict | None, images: dict[str, bytes]) -> list[str]:
+    if not o:
+        return []
+    digits = [[name, d["n"], f"{d['rejected']:.2%}", f"{d['accuracy']:.2%}"] for name, d in o["digits"].items()]
+    families = [[name, f["n"], f"{f['rejected']:.2%}", f"{f['auroc']:.4f}", f"{f['fpr_at_95_tpr']:.2%}"]
+                for name, f in o["non_digits"].items()]
+    return [
+        "<h2>Not a digit: open-set evaluation</h2>",
+        f"<p>Score: the {_e(o['score'])}; a shape scoring below <b>{o['threshold']:.4f}</b> is said not to be a digit "
+        "(the threshold calibrated on the run's own validation digits). Non-digits are the held-out part of "
+        "digitlab's generator: fonts and random streams never trained on.</p>",
+        _table(["digits", "n", "rejected", "accuracy"], digits),
+        _table(["non-digits", "n", "rejected", "AUROC", "FPR at 95% TPR"], families),
+        "<p class=muted>" + _e("; ".join(f"{k}: {v}" for k, v in o["degradations"].items())) + "</p>",
+        *(_figure(n, images[n]) for n in ("open_set_scores.png", "open_set_accepted.png") if n in images),
+    ]
 
 
 def _fmt(value, digits: int) -> str:

@@ -197,3 +197,45 @@ def lr_find_curves(curves: dict[str, dict]) -> bytes:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return _png(fig)
+
+
+def open_set_histogram(digits: dict[str, np.ndarray], non_digits: dict[str, np.ndarray], threshold: float) -> bytes:
+    """Digit score of digits (each set) and of non-digits (each family), with the threshold.
+    The score (top probability) crowds near 1, so the axis is -log10(1 - score)."""
+    def axis(s):
+        return -np.log10(np.clip(1 - np.asarray(s, dtype=np.float64), 1e-7, 1))
+
+    bins = np.linspace(0, 7, 57)
+    fig, (top, bottom) = _subplots(2, 1, figsize=(9, 7), sharex=True)
+    for ax, groups, title in ((top, digits, "digits (accepted right of the line)"),
+                              (bottom, non_digits, "non-digits (rejected left of the line)")):
+        for name, s in groups.items():
+            ax.hist(axis(s), bins=bins, histtype="step", linewidth=1.5, label=f"{name} (n={len(s)})",
+                    weights=np.full(len(s), 1 / max(len(s), 1)))
+        ax.axvline(axis([threshold])[0], color="k", linestyle="--", label=f"threshold {threshold:.4f}")
+        ax.set_yscale("log")
+        ax.set_ylabel("share of the set")
+        ax.set_title(title)
+        ax.legend(fontsize=8, ncol=2)
+    bottom.set_xlabel("digit score as -log10(1 - top probability): right is more digit-like")
+    return _png(fig)
+
+
+def accepted_non_digits(images: dict[str, np.ndarray], scores: dict[str, np.ndarray], threshold: float,
+                        per_family: int = 8) -> bytes:
+    """The most digit-like non-digits of each family, marked when the threshold lets them through."""
+    rows = len(images)
+    fig, axes = _subplots(rows, per_family, figsize=(per_family * 1.3, rows * 1.5), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, (family, pictures) in enumerate(images.items()):
+        order = np.argsort(-scores[family], kind="stable")[:per_family]
+        for c, i in enumerate(order):
+            ax = axes[r, c]
+            ax.imshow(pictures[i], cmap="gray_r", vmin=0, vmax=255)
+            accepted = scores[family][i] >= threshold
+            ax.set_title(f"{scores[family][i]:.3f}{' accepted' if accepted else ''}", fontsize=7,
+                         color="crimson" if accepted else "black")
+        axes[r, 0].text(-0.3, 0.5, family, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=9)
+    fig.suptitle("Most digit-like non-digits per family (top probability; red: accepted as digits)")
+    return _png(fig)

@@ -30,6 +30,7 @@ from ..training.checkpoint import Checkpoint, load_checkpoint
 from . import plots
 from .html_report import render_html
 from .metrics import classification_metrics, classification_report_text
+from .open_set import OpenSet, open_set_evaluation, open_set_figures
 from .robustness import ROBUSTNESS_IMAGES, family_means, robustness_table
 
 REPORT_FORMAT = "digitlab.evaluation"
@@ -46,6 +47,7 @@ class Evaluation:
     robustness_images: int
     robustness_precision: str
     seconds: float
+    open_set: OpenSet | None = None
 
     @cached_property
     def summary(self) -> dict:  # read by metrics.json, the HTML and compare: build the model once
@@ -67,12 +69,15 @@ class Evaluation:
             "dataset_sha256": dataset_checksum(),
             "checkpoint_dataset_sha256": meta.get("dataset_sha256"),
             "train_config": meta.get("train_config"),
+            "open_set": self.open_set.to_json() if self.open_set else None,
             "seconds": self.seconds,
         }
 
 
-def evaluate(path: str | Path, device: str | None = None, robustness_images: int = ROBUSTNESS_IMAGES) -> Evaluation:
-    """Predict the 10k test images with a checkpoint and compute every metric (fp32)."""
+def evaluate(path: str | Path, device: str | None = None, robustness_images: int = ROBUSTNESS_IMAGES,
+             open_set: bool = True) -> Evaluation:
+    """Predict the 10k test images with a checkpoint and compute every metric (fp32), and
+    (with `open_set`) how it tells digits from held-out non-digits."""
     t0 = time.perf_counter()
     dev = pick_device(device)
     checkpoint = load_checkpoint(path, dev)
@@ -92,8 +97,9 @@ def evaluate(path: str | Path, device: str | None = None, robustness_images: int
     fast = resolve_precision("auto", dev)
     rows = robustness_table(lambda x: predict_logits(model, x, dev, fast).argmax(1), data.test_images[picked],
                             data.test_labels[picked])
+    found = open_set_evaluation(checkpoint, dev) if open_set else None
     return Evaluation(checkpoint, data.test_images.numpy(), labels, probs, metrics, rows, len(picked), fast,
-                      time.perf_counter() - t0)
+                      time.perf_counter() - t0, found)
 
 
 def report_text(evaluation: Evaluation) -> str:
@@ -115,6 +121,7 @@ def figures(evaluation: Evaluation) -> dict[str, bytes]:
         "confident_mistakes.png": plots.confident_mistakes(e.images, e.labels, e.probs),
         "reliability.png": plots.reliability_diagram(m["reliability"], m["ece"]),
         "robustness.png": plots.robustness(e.robustness),
+        **(open_set_figures(e.open_set) if e.open_set else {}),
     }
 
 

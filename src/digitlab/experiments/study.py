@@ -35,10 +35,9 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..data.augment import AugmentConfig
 from ..errors import DigitlabError
 from ..models.presets import resolve_model
-from ..training.config import TrainConfig
+from ..training.config import TrainConfig, nested_settings
 from ..training.lr_find import LRFindConfig
 
 STUDIES_DIR = Path(__file__).resolve().parents[3] / "studies"
@@ -133,19 +132,12 @@ def _config(study: Study, settings: dict) -> TrainConfig:
     values = {k: settings.pop(k) for k in list(settings) if k in placeholders}
     if placeholders:
         settings["model"] = expand_model(settings["model"], values)
-    augment = settings.get("augment")
-    if augment is True:
-        settings["augment"] = AugmentConfig()
-    elif augment is False:
-        settings["augment"] = None
-    elif isinstance(augment, dict):
-        settings["augment"] = AugmentConfig(**augment)
     unknown = sorted(set(settings) - {f.name for f in dataclasses.fields(TrainConfig)})
     if unknown:
         raise DigitlabError(f"{study.source}: unknown setting(s) {unknown}; training settings are "
                             f"{', '.join(sorted(_CONFIG_KEYS))}")
     try:
-        cfg = TrainConfig(**settings)
+        cfg = TrainConfig(**nested_settings(settings))
         resolve_model(cfg.model)  # a bad spec is named now, not in the middle of a run
     except DigitlabError as e:
         raise DigitlabError(f"{study.source}: {e}") from None

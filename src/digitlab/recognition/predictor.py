@@ -1,10 +1,5 @@
 """Read the digits or the number in a picture with a checkpoint, and say when
-something is not a digit.
-
-The rejection rule is calibrated on the checkpoint's own validation split: a digit
-is rejected when the model's top probability falls below the level that only 1% of
-real validation digits fall below. The calibration is cached beside the
-checkpoint's weights, keyed by their SHA-256.
+something is not a digit (the score and its calibrated threshold: rejection.py).
 """
 
 from __future__ import annotations
@@ -26,22 +21,13 @@ from ..errors import DigitlabError
 from ..files import write_json_atomic
 from ..models.inference import predict_logits
 from ..training.checkpoint import Checkpoint, load_checkpoint
-from ..training.trainer import validation_images
 from .preprocess import decode_image, find_digits
+from .rejection import REJECT_RATE, digit_scores, rejection_threshold
 
 if TYPE_CHECKING:
     from .onnx_export import OnnxLogits
 
-REJECT_RATE = 0.01  # share of real validation digits the rule may reject
-CALIBRATION = "rejection.json"
 ONNX_FILE = "model.onnx"
-
-
-def calibrate_rejection(checkpoint: Checkpoint, device: torch.device, rate: float = REJECT_RATE) -> float:
-    """The top-probability threshold that rejects `rate` of the checkpoint's validation digits."""
-    images, _ = validation_images(checkpoint)
-    probs = torch.softmax(predict_logits(checkpoint.model, images, device), 1)
-    return float(torch.quantile(probs.max(1).values.double(), rate))
 
 
 def _png_data_url(image: np.ndarray) -> str:
@@ -93,19 +79,7 @@ class Predictor:
             raise DigitlabError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
         dev = pick_device(device)
         checkpoint = load_checkpoint(path, dev)
-        cache = Path(path) / CALIBRATION
-        key = checkpoint.meta.get("weights_sha256")
-        try:
-            saved = json.loads(cache.read_text())
-            threshold = float(saved["threshold"]) if saved.get("weights_sha256") == key else None
-        except (OSError, ValueError, KeyError, TypeError):
-            threshold = None
-        if threshold is None:
-            threshold = calibrate_rejection(checkpoint, dev)
-            try:
-                write_json_atomic(cache, {"weights_sha256": key, "threshold": threshold, "rate": REJECT_RATE})
-            except OSError:
-                pass  # a read-only checkpoint still works; it calibrates again next time
+        threshold = rejection_threshold(checkpoint, dev)["threshold"]
         onnx = _onnx_beside(checkpoint) if runtime == "onnx" else None
         if onnx is not None:
             checkpoint.model.to(dev)  # the export ran on the CPU copy
@@ -148,12 +122,13 @@ class Predictor:
                 entry["image"] = _png_data_url(d.image)
                 entry["probabilities"] = [float(x) for x in p]
             out.append(entry)
-        doubtful = [i for i, e in enumerate(out) if e["confidence"] < self.threshold]
+        scores = digit_scores(probs)
+        doubtful = [i for i, score in enumerate(scores) if score < self.threshold]
         reason = None
         if doubtful:
             which = ", ".join(str(i + 1) for i in doubtful)
-            reason = (f"not a digit: the model's confidence in shape {which} is below {self.threshold:.3f}, "
-                      f"the level only {REJECT_RATE:.0%} of real digits fall below")
+            reason = (f"not a digit: shape {which} scores below {self.threshold:.3f}, the level at most "
+                      f"{REJECT_RATE:.0%} of real digits fall below")
         # The number is always the model's reading; `rejected` says it is not to be trusted.
         return {"number": "".join(str(e["digit"]) for e in out), "digits": out,
                 "rejected": bool(doubtful), "reason": reason}

@@ -17,12 +17,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
+from ..data.mnist_style import NOISE_FLOOR, to_mnist
 from ..errors import DigitlabError
 
 MAX_SIDE = 4096
 MAX_DIGITS = 12
 INK_THRESHOLD = 0.25  # of the strongest ink: what counts as a stroke when finding digits
-NOISE_FLOOR = 0.05  # weaker than this is paper texture or compression noise
 MIN_COMPONENT = 0.002  # components smaller than this share of the ink's bounding box area are specks
 
 
@@ -119,24 +119,6 @@ def _merge_strokes(boxes: list[list[int]]) -> list[list[int]]:
             if merged:
                 break
     return sorted(boxes, key=lambda b: b[0])
-
-
-def to_mnist(ink: np.ndarray) -> np.ndarray:
-    """One digit's ink (any size, background 0) -> uint8 28x28 as MNIST: the ink's box scaled
-    into 20x20 keeping aspect ratio (anti-aliased), then centred by centre of mass."""
-    rows, cols = np.nonzero(ink)
-    crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    h, w = crop.shape
-    factor = 20.0 / max(h, w)
-    size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    small = Image.fromarray((crop * 255).astype(np.uint8)).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    small = np.asarray(small, dtype=np.float32)
-    canvas = np.zeros((28, 28), dtype=np.float32)
-    top, left = (28 - small.shape[0]) // 2, (28 - small.shape[1]) // 2
-    canvas[top:top + small.shape[0], left:left + small.shape[1]] = small
-    cy, cx = ndimage.center_of_mass(canvas)
-    shifted = ndimage.shift(canvas, (14 - cy, 14 - cx), order=1, mode="constant", cval=0.0)
-    return np.clip(np.rint(shifted), 0, 255).astype(np.uint8)
 
 
 def find_digits(gray: np.ndarray) -> list[Digit]:

@@ -53,6 +53,7 @@ def lr_range_test(cfg: TrainConfig, find: LRFindConfig = LRFindConfig(), device:
     Returns {"lrs", "losses", "smoothed", "suggested_lr", "min_lr", "max_lr", "steps"}."""
     trainer = Trainer(cfg, None, device=device, progress=False, log=lambda s: None)
     split = make_split(cfg, trainer.device)
+    trainer.prepare(split)
     n, bs = len(split.y_train), cfg.batch_size
     factor = (find.max_lr / find.min_lr) ** (1 / (find.steps - 1))
     lrs, losses, smoothed = [], [], []

@@ -61,6 +61,13 @@ def _kl_divergence(logits, y):
     return (t * (t.log() - p.log())).sum(1).mean()
 
 
+def outlier_exposure_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the outputs against the uniform distribution (Hendrycks et al., 2019):
+    on a non-digit the model is taught to favour no digit. Zero-based: it is 0 at uniform."""
+    logits = logits.float()
+    return (torch.logsumexp(logits, 1) - logits.mean(1)).mean() - math.log(logits.shape[1])
+
+
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "categorical_crossentropy": _categorical_ce,
     "sparse_categorical_crossentropy": _sparse_ce,

@@ -1,6 +1,7 @@
 """The fit loop. The dataset lives in one uint8 tensor on the device; a batch is an
 index slice of a seeded permutation, augmented as a whole, run channels_last under
-bf16 autocast where the hardware computes bf16 natively.
+bf16 autocast where the hardware computes bf16 natively. With non-digits configured, a
+bank of generated ones is rendered once, and each batch takes its share from it by index.
 
 Every epoch ends with `out/last` (with optimizer and RNG state, for --resume),
 `out/best` when validation accuracy improved, and `out/history.json`.
@@ -18,16 +19,18 @@ import torch
 from tqdm import tqdm
 
 from ..data.augment import augment_batch
+from ..data.degrade import degrade_batch
+from ..data.negatives import negative_bank
 from ..data.mnist import load_mnist
 from ..data.splits import kfold_split, stratified_take, train_val_split
 from ..device import autocast, pick_device, resolve_precision
 from ..errors import DigitlabError
 from ..files import write_json_atomic
-from ..models.inference import has_conv, place_model, predict_logits
+from ..models.inference import as_model_input, has_conv, place_model, predict_logits
 from ..models.presets import resolve_model
 from .checkpoint import Checkpoint, load_checkpoint, load_trainer_state, save_checkpoint
 from .config import TrainConfig
-from .registry import default_lr, loss_fn, lr_at, make_optimizer
+from .registry import default_lr, loss_fn, lr_at, make_optimizer, outlier_exposure_loss
 
 
 @dataclass
@@ -100,6 +103,37 @@ def _restore_optimizer(opt: torch.optim.Optimizer, meta: dict, tensors: dict[str
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
+BN_RECALIBRATION_IMAGES = 10000
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor, device: torch.device,
+                           batch_size: int = 500) -> None:
+    """Re-estimate every batch norm's running statistics on uint8 `images` alone: a plain
+    average over batches, dropout off. Training with non-digits mixes them into the running
+    averages, but at inference digits come alone; re-estimated on clean training digits,
+    validation accuracy of `default` went from 98.82% to 99.22% (docs/open-set.md)."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    was_training = model.training
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.eval()
+    try:
+        for start in range(0, len(images), batch_size):
+            model(as_model_input(images[start:start + batch_size], model, device))
+    finally:
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
+        model.train(was_training)
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, out: str | Path | None, device: str | None = None, progress: bool = True,
                  log: Callable[[str], None] = print):
@@ -118,6 +152,15 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(cfg.seed + 1)  # permutations and augmentation
         self.history: list[dict] = []
         self.best_epoch, self.best_val_accuracy = 0, -1.0
+        self.negatives: torch.Tensor | None = None  # the bank of non-digits, once prepared
+
+    def prepare(self, split: Split) -> None:
+        """Render the bank of non-digits (if the config asks for them) from the training
+        digits only: pieces of digits never come from validation or test images."""
+        neg = self.cfg.negatives
+        if neg is not None and self.negatives is None:
+            bank, _ = negative_bank(neg.bank, "train", neg.seed, split.x_train.squeeze(1).cpu())
+            self.negatives = bank.unsqueeze(1).to(self.device)
 
     # --- state for resume ------------------------------------------------------------------
     def _trainer_state(self) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -147,26 +190,37 @@ class Trainer:
 
     # --- the loop --------------------------------------------------------------------------
     def step(self, images: torch.Tensor, labels: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step on a uint8 batch at learning rate `lr`: augment, forward under
-        autocast, backward, update. Returns the (detached) loss and the logits."""
+        """One optimizer step on a uint8 batch at learning rate `lr`: add the non-digits (once
+        `prepare` made their bank), degrade and augment, forward under autocast, backward,
+        update. Returns the (detached) loss and the digits' logits."""
+        cfg, n = self.cfg, len(images)
+        if self.negatives is not None:
+            k = max(1, round(n * cfg.negatives.share))
+            pick = torch.randint(len(self.negatives), (k,), generator=self.generator).to(self.negatives.device)
+            images = torch.cat([images, self.negatives[pick]])
         x = images.float()
-        if self.cfg.augment is not None:
-            x = augment_batch(x, self.cfg.augment, self.generator)
+        if cfg.degrade is not None:
+            x = degrade_batch(x, cfg.degrade, self.generator)
+        if cfg.augment is not None:
+            x = augment_batch(x, cfg.augment, self.generator)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with autocast(self.device, self.precision):
             logits = self.model(x)
-        loss = self.loss(logits, labels)
+        loss = self.loss(logits[:n], labels)
+        if len(x) > n:
+            loss = loss + cfg.negatives.weight * outlier_exposure_loss(logits[n:])
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return loss.detach(), logits
+        return loss.detach(), logits[:n]
 
     def fit(self, on_epoch_end: Callable[[dict], None] | None = None) -> FitResult:
         cfg, model, device = self.cfg, self.model, self.device
         split = make_split(cfg, device)
+        self.prepare(split)
         n, bs = len(split.y_train), cfg.batch_size
         steps_per_epoch = math.ceil(n / bs)
         total_steps = steps_per_epoch * cfg.epochs
@@ -192,6 +246,8 @@ class Trainer:
                 correct += (logits.argmax(1) == y).sum()
                 if i % 20 == 0:
                     bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
+            if self.negatives is not None:
+                recalibrate_batch_norm(model, split.x_train[:BN_RECALIBRATION_IMAGES], device)
             seconds = time.perf_counter() - t0
             val_logits = predict_logits(model, split.x_val, device, self.precision)
             record = {
