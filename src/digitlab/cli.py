@@ -193,8 +193,9 @@ def cmd_evaluate(args) -> int:
     t0 = time.perf_counter()
     if args.open_set and not args.report:
         return _evaluate_open_set(args)
-    if args.out and not args.open_set:
-        raise DigitlabError("--out is where --open-set writes its files; the report goes to --report DIR")
+    if args.out:
+        raise DigitlabError("--out is where --open-set alone writes its files; a report (with its open-set "
+                            "section) goes to --report DIR")
     if args.report:
         from .evaluation.report import check_report_dir, evaluate, report_text, write_report
         from .training.ensemble import is_ensemble
@@ -535,8 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{ROBUSTNESS_IMAGES}; 10000 for all)")
     p.add_argument("--open-set", action="store_true",
                    help="how the checkpoint tells digits from held-out generated non-digits: per family the AUROC, "
-                        "FPR at 95%% TPR and share rejected; digits (clean and degraded) rejected; files into --out "
-                        "(with --report: a section of the report instead)")
+                        "FPR at 95%% TPR and share rejected; digits (clean and degraded) rejected; files into --out. "
+                        "A --report always has this as a section")
     p.add_argument("--out", metavar="DIR", help="where --open-set writes open_set.json, open_set_scores.png and "
                                                  "open_set_accepted.png (default CKPT/open-set)")
     p.add_argument("--per-family", type=int, default=PER_FAMILY, metavar="N",

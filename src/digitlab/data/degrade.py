@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..errors import DigitlabError
 from .mnist_style import normalize_ink
+from .splits import stratified_take
 
 KINDS = ("thick", "thin", "blur", "low-res", "elastic")
 
@@ -147,6 +148,12 @@ def _apply_named(x: torch.Tensor, name: str) -> torch.Tensor:
         grid = F.affine_grid(theta, list(padded.shape), align_corners=False)
         return F.grid_sample(padded, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     raise DigitlabError(f"unknown degradation {name!r}; choose from {', '.join(DEGRADATIONS)}")
+
+
+def degraded_sets(images: torch.Tensor, labels: torch.Tensor, n: int, seed: int) -> dict[str, tuple]:
+    """A stratified `n` of the digits under each degradation: name -> (images, labels)."""
+    picked, _ = stratified_take(labels, min(n, len(labels)), seed=seed)
+    return {name: (degraded_digits(images[picked], name), labels[picked]) for name in DEGRADATIONS}
 
 
 def degraded_digits(images: torch.Tensor, name: str) -> torch.Tensor:

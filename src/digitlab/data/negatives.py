@@ -35,6 +35,7 @@ CANVAS = 96
 PARTS = ("train", "val", "test")
 FAMILIES = ("letters", "symbols", "scribbles", "shapes", "partial", "pairs", "blobs")
 HELD_OUT_ONLY = ("letters-ambiguous",)  # measured, never trained on
+ALL_FAMILIES = FAMILIES + HELD_OUT_ONLY
 PER_FAMILY = 1000  # held-out non-digits per family in an open-set evaluation
 # Share of each family in a training bank: letters and scribbles are what people draw most.
 MIX = {"letters": 0.26, "symbols": 0.10, "scribbles": 0.20, "shapes": 0.14, "partial": 0.10, "pairs": 0.10,
@@ -77,7 +78,7 @@ _TTF_HAS_UNICODE = ("DejaVu", "STIX")  # the Computer Modern fonts cover ASCII o
 
 
 def _rng(seed: int, part: str, family: str, index: int) -> np.random.Generator:
-    keys = [seed, PARTS.index(part), (FAMILIES + HELD_OUT_ONLY).index(family), index]
+    keys = [seed, PARTS.index(part), ALL_FAMILIES.index(family), index]
     return np.random.default_rng(np.random.SeedSequence(keys))
 
 

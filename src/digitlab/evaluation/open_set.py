@@ -24,10 +24,9 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from ..data.degrade import DEGRADATIONS, degraded_digits
+from ..data.degrade import DEGRADATIONS, degraded_sets
 from ..data.mnist import load_mnist
-from ..data.negatives import FAMILIES, HELD_OUT_ONLY, PER_FAMILY, render_family
-from ..data.splits import stratified_take
+from ..data.negatives import ALL_FAMILIES, PER_FAMILY, render_family
 from ..errors import DigitlabError
 from ..files import atomic_dir, check_output_dir
 from ..models.inference import predict_logits
@@ -36,9 +35,6 @@ from ..training.checkpoint import Checkpoint
 from ..training.trainer import validation_images
 
 DEGRADED_DIGITS = 2000
-OPEN_SET_FAMILIES = FAMILIES + HELD_OUT_ONLY
-# The figures the project's targets name; letters-ambiguous (O, l, S, ...) is reported apart.
-HEADLINE_FAMILIES = ("letters", "scribbles", "shapes")
 
 
 @dataclass
@@ -69,11 +65,7 @@ def _digit_sets(checkpoint: Checkpoint, split: str, degraded: int) -> dict[str, 
         images, labels = data.test_images, data.test_labels
     else:
         images, labels = validation_images(checkpoint)
-    sets = {"mnist": (images, labels)}
-    picked, _ = stratified_take(labels, min(degraded, len(labels)), seed=1)
-    for name in DEGRADATIONS:
-        sets[name] = (degraded_digits(images[picked], name), labels[picked])
-    return sets
+    return {"mnist": (images, labels), **degraded_sets(images, labels, degraded, seed=1)}
 
 
 def open_set_evaluation(checkpoint: Checkpoint, device: torch.device, split: str = "test",
@@ -97,11 +89,10 @@ def open_set_evaluation(checkpoint: Checkpoint, device: torch.device, split: str
         scores[name] = digit_scores(p)
         digits[name] = {"n": len(labels), "rejected": float((scores[name] < threshold).mean()),
                         "accuracy": float((p.argmax(1) == labels.numpy()).mean())}
-    part = "test" if split == "test" else "val"
     clean = scores["mnist"]
     families, pictures = {}, {}
-    for family in OPEN_SET_FAMILIES:
-        pictures[family] = render_family(family, per_family, part, seed, source)
+    for family in ALL_FAMILIES:
+        pictures[family] = render_family(family, per_family, split, seed, source)  # the generator's part of that name
         s = digit_scores(probs_of(torch.from_numpy(pictures[family])))
         scores[family] = s
         truth = np.concatenate([np.ones(len(clean)), np.zeros(len(s))])

@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.degrade import DEGRADATIONS, degraded_digits
-from ..data.splits import stratified_take
+from ..data.degrade import degraded_sets
 from ..files import write_json_atomic
 from ..models.inference import predict_logits
 from ..training.checkpoint import Checkpoint
@@ -54,9 +53,8 @@ def calibration_sets(checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
     images, labels = validation_images(checkpoint)
     sets = {"clean": images}
     if trained_with_negatives(checkpoint):
-        picked, _ = stratified_take(labels, min(CALIBRATION_DEGRADED, len(labels)), seed=0)
-        for name in DEGRADATIONS:
-            sets[name] = degraded_digits(images[picked], name)
+        sets.update({name: degraded for name, (degraded, _) in
+                     degraded_sets(images, labels, CALIBRATION_DEGRADED, seed=0).items()})
     return sets
 
 
