@@ -18,31 +18,48 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import DigitlabError
-from .mnist_style import normalize_ink
+from .mnist_style import NOISE_FLOOR, normalize_ink
 from .splits import stratified_take
 
 KINDS = ("thick", "thin", "blur", "low-res", "elastic")
+# Thick strokes are drawn twice as often as each other kind: people draw small with a wide
+# pen, and bold ink must not read as "not a digit" (most bold things in the non-digit bank are).
+KIND_WEIGHTS = torch.tensor([2.0, 1.0, 1.0, 1.0, 1.0])
 
 
 @dataclass(frozen=True)
 class DegradeConfig:
-    share: float = 0.5  # of the images in a batch, each with one degradation drawn uniformly
+    share: float = 0.5  # of the images in a batch, each with one degradation (KIND_WEIGHTS)
     thick: int = 2  # up to this many 3x3 dilations
     blur: float = 1.6  # largest Gaussian sigma, pixels
     low_res: int = 7  # smallest side the 28x28 frame is shrunk to before it is enlarged back
     elastic: float = 2.5  # largest displacement of the smooth random field, pixels
-    slant: float = 20.0  # degrees of shear drawn with the elastic field
+    slant: float = 30.0  # degrees of shear drawn with the elastic field
 
 
 def _dilate(x: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(x, 3, stride=1, padding=1)
 
 
-def _thin(x: torch.Tensor) -> torch.Tensor:
-    """Erode at twice the resolution: strokes lose about half a pixel on each side."""
-    big = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-    big = -F.max_pool2d(-big, 3, stride=1, padding=1)
-    return F.avg_pool2d(big, 2)
+def _thin(x: torch.Tensor, steps: int) -> torch.Tensor:
+    """Erode `steps` times at four times the resolution: each step takes a quarter pixel off
+    each side of a stroke."""
+    big = F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)
+    return F.avg_pool2d(_min_filter(big, steps), 4)
+
+
+def _min_filter(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Grey-level erosion by a (2r+1) square, the same as r 3x3 erosions: running minima of
+    shifted views along each axis (CPU max-pooling with stride 1 is several times slower)."""
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (r, r, r, r), value=float("inf"))
+    rows = padded[..., :, 0:w]
+    for d in range(1, 2 * r + 1):
+        rows = torch.minimum(rows, padded[..., :, d:d + w])
+    out = rows[..., 0:h, :]
+    for d in range(1, 2 * r + 1):
+        out = torch.minimum(out, rows[..., d:d + h, :])
+    return out
 
 
 def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -80,16 +97,36 @@ def _elastic(x: torch.Tensor, alpha: float, slant: float, generator: torch.Gener
 
 
 def _as_seen(x: torch.Tensor) -> torch.Tensor:
-    """Scale each image's peak back to 255, as the predictor's ink map does for a real image."""
+    """Each image as the predictor would normalize it: peak scaled to 255, ink under the noise
+    floor dropped, the ink's box fitted into 20x20 and the centre of mass put at the centre.
+    Without the refit, a thickened or blurred digit is larger than the 20x20 box every
+    normalized non-digit fills, and size alone would tell them apart in training."""
+    n, _, h, w = x.shape
     peak = x.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
-    return x * (255 / peak)
+    x = x * (255 / peak)
+    x = torch.where(x < NOISE_FLOOR * 255, torch.zeros_like(x), x)
+    ink = x[:, 0] > 0
+    rows, cols = ink.any(2), ink.any(1)
+    ar_h, ar_w = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+    height = torch.where(rows, ar_h, -1).amax(1) - torch.where(rows, ar_h, h).amin(1) + 1
+    width = torch.where(cols, ar_w, -1).amax(1) - torch.where(cols, ar_w, w).amin(1) + 1
+    scale = 20 / torch.maximum(height, width).clamp_min(1).to(x.dtype)  # output pixels per input pixel
+    mass = x[:, 0].sum((1, 2)).clamp_min(1e-6)
+    cy = (x[:, 0].sum(2) * (ar_h + 0.5)).sum(1) / mass  # centre of mass, pixel-centre coordinates
+    cx = (x[:, 0].sum(1) * (ar_w + 0.5)).sum(1) / mass
+    theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
+    theta[:, 0, 2] = cx / (w / 2) - 1
+    theta[:, 1, 2] = cy / (h / 2) - 1
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def degrade_batch(x: torch.Tensor, cfg: DegradeConfig, generator: torch.Generator) -> torch.Tensor:
     """A copy of float batch `x` (N x 1 x 28 x 28, 0..255) with a random share degraded."""
     n = x.shape[0]
     chosen = torch.rand(n, generator=generator) < cfg.share
-    kind = torch.randint(len(KINDS), (n,), generator=generator)
+    kind = torch.multinomial(KIND_WEIGHTS, n, replacement=True, generator=generator)
     out = x.clone()
     for k, name in enumerate(KINDS):
         idx = torch.nonzero(chosen & (kind == k)).flatten()
@@ -101,7 +138,7 @@ def degrade_batch(x: torch.Tensor, cfg: DegradeConfig, generator: torch.Generato
             twice = torch.rand(len(idx), generator=generator) < (cfg.thick - 1) / max(cfg.thick, 1)
             sub = torch.where(twice.to(x.device)[:, None, None, None], _dilate(sub), sub)
         elif name == "thin":
-            sub = _thin(sub)
+            sub = _thin(sub, int(torch.randint(1, 5, (), generator=generator)))
         elif name == "blur":
             sigma = 0.5 + torch.rand(len(idx), generator=generator) * (cfg.blur - 0.5)
             sub = _gaussian_blur(sub, sigma.to(x.device))
@@ -138,10 +175,7 @@ def _apply_named(x: torch.Tensor, name: str) -> torch.Tensor:
     if name == "thick":
         return _dilate(x)
     if name == "thin":
-        big = F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False)
-        for _ in range(3):
-            big = -F.max_pool2d(-big, 3, stride=1, padding=1)
-        return big
+        return _min_filter(F.interpolate(x, scale_factor=4, mode="bilinear", align_corners=False), 3)
     if name == "slant":
         theta = torch.tensor([[[1.0, float(np.tan(np.radians(25))), 0.0], [0.0, 1.0, 0.0]]]).expand(x.shape[0], 2, 3)
         padded = F.pad(x, (8, 8, 0, 0))

@@ -165,7 +165,7 @@ def _ttf_glyph(chars: str, fonts: tuple[str, ...], rng: np.random.Generator) -> 
     font = _ttf(name, int(rng.integers(40, 64)))
     image, draw = _canvas()
     draw.text((CANVAS / 2, CANVAS / 2), chars[rng.integers(len(chars))], fill=255, font=font, anchor="mm",
-              stroke_width=int(rng.choice([0, 0, 1, 2, 3])), stroke_fill=255)
+              stroke_width=int(rng.choice([0, 0, 0, 1])), stroke_fill=255)
     image = _image_warp(image, rng)
     if rng.random() < 0.3:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.0)))
@@ -240,7 +240,7 @@ def _scribbles(rng, part, digits):
                           1) * [1, rng.uniform(0.2, 1.0)]
     else:  # a scratch-out: a random loop wound several times
         t = np.linspace(0, 2 * np.pi * rng.uniform(2, 5), 200)
-        a, b = rng.uniform(1, 4, 2)
+        a, b = rng.uniform(2, 5, 2)  # slower windings draw a 0 or an 8
         points = np.stack([np.sin(a * t + rng.uniform(0, 6)), np.sin(b * t)], 1) + rng.normal(0, 0.05, (200, 2))
     _pen(draw, _warp(points, rng, rotation=180, shear=0.2), int(rng.integers(2, 14)))
     return _ink(image)
@@ -275,8 +275,11 @@ def _shapes(rng, part, digits):
         if filled:
             draw.ellipse(box, fill=255)
         else:
+            inner_rings = rng.random() < 0.5
+            if inner_rings:
+                width = min(width, 5)  # thin enough to stay apart: merged rings are a 0
             draw.ellipse(box, outline=255, width=width)
-            if rng.random() < 0.5:
+            if inner_rings:
                 for k in range(1, int(rng.integers(2, 4))):
                     f = k / 4 * r
                     draw.ellipse((box[0] + f, box[1] + f, box[2] - f, box[3] - f), outline=255, width=width)

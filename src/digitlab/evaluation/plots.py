@@ -201,11 +201,12 @@ def lr_find_curves(curves: dict[str, dict]) -> bytes:
 
 def open_set_histogram(digits: dict[str, np.ndarray], non_digits: dict[str, np.ndarray], threshold: float) -> bytes:
     """Digit score of digits (each set) and of non-digits (each family), with the threshold.
-    The score (top probability) crowds near 1, so the axis is -log10(1 - score)."""
+    The score (top probability, 0.1 to 1) crowds at both ends, so the axis is its log-odds."""
     def axis(s):
-        return -np.log10(np.clip(1 - np.asarray(s, dtype=np.float64), 1e-7, 1))
+        s = np.clip(np.asarray(s, dtype=np.float64), 1e-7, 1 - 1e-7)
+        return np.log10(s / (1 - s))
 
-    bins = np.linspace(0, 7, 57)
+    bins = np.linspace(-1, 7, 65)
     fig, (top, bottom) = _subplots(2, 1, figsize=(9, 7), sharex=True)
     for ax, groups, title in ((top, digits, "digits (accepted right of the line)"),
                               (bottom, non_digits, "non-digits (rejected left of the line)")):
@@ -217,7 +218,7 @@ def open_set_histogram(digits: dict[str, np.ndarray], non_digits: dict[str, np.n
         ax.set_ylabel("share of the set")
         ax.set_title(title)
         ax.legend(fontsize=8, ncol=2)
-    bottom.set_xlabel("digit score as -log10(1 - top probability): right is more digit-like")
+    bottom.set_xlabel("digit score as log10(p / (1 - p)), p the top probability: right is more digit-like")
     return _png(fig)
 
 

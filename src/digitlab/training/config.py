@@ -117,9 +117,9 @@ RECIPES: dict[str, TrainConfig] = {
     # It also learns to say "not a digit" (generated non-digits, Outlier Exposure) and to read
     # thick, thin, blurred, low-resolution and slanted digits (docs/open-set.md).
     "default": TrainConfig(
-        model="digitlab-cnn", optimizer="adam", lr=3e-3, schedule="onecycle", batch_size=128, epochs=5,
+        model="digitlab-cnn", optimizer="adam", lr=3e-3, schedule="onecycle", batch_size=128, epochs=6,
         augment=AugmentConfig(rotation=8, width_shift=0.06, height_shift=0.06, shear=0, zoom=0.08),
-        negatives=NegativesConfig(), degrade=DegradeConfig(share=0.3),
+        negatives=NegativesConfig(), degrade=DegradeConfig(share=0.4),
     ),
     # Shortest time to 99% test accuracy here: one epoch, no augmentation, a small CNN whose
     # batch norm runs after the pool (4x fewer values to normalize), one-cycle Adam. Batch
