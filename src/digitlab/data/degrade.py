@@ -3,7 +3,8 @@ low resolution, a slant, a wobbly hand.
 
 Two uses. Training (`degrade_batch`) changes a random share of a float batch
 N x 1 x 28 x 28 in a few batched kernels: each image gets at most one degradation, the
-parameters are drawn per image, and the images are grouped so no Python runs per image.
+parameters are drawn per image (the depth of thinning once per batch), the images are
+grouped so no Python runs per image, and the changed ones are normalized again in batch.
 Evaluation and rejection calibration (`degraded_digits`) apply fixed, named degradations
 and then normalize each result as the predictor normalizes a real drawing, so the figures
 say what a person sending such a digit would see.
@@ -97,8 +98,9 @@ def _elastic(x: torch.Tensor, alpha: float, slant: float, generator: torch.Gener
 
 
 def _as_seen(x: torch.Tensor) -> torch.Tensor:
-    """Each image as the predictor would normalize it: peak scaled to 255, ink under the noise
-    floor dropped, the ink's box fitted into 20x20 and the centre of mass put at the centre.
+    """Each image as the predictor would normalize it (a batched `mnist_style.to_mnist`, one
+    `grid_sample`): peak scaled to 255, ink under the noise floor dropped, the ink's box
+    fitted into 20x20 and the centre of mass put at the centre.
     Without the refit, a thickened or blurred digit is larger than the 20x20 box every
     normalized non-digit fills, and size alone would tell them apart in training."""
     n, _, h, w = x.shape
