@@ -139,6 +139,7 @@ def test_a_person_draws_a_one_then_a_seven_in_chromium(server):
             _stroke(page, [(280, 40), (280, 240)])  # a one: one stroke down
             expect(page.locator("#number")).to_have_text("1", timeout=10000)
             expect(page.locator(".digit img")).to_have_count(1)
+            expect(page.locator("#boxes")).to_have_attribute("data-count", "1")  # its box over the drawing
             page.screenshot(path=str(ARTIFACTS / "drawn-1.png"))
             page.click("#clear")
             expect(page.locator("#number")).to_have_text("draw something")
@@ -147,6 +148,7 @@ def test_a_person_draws_a_one_then_a_seven_in_chromium(server):
             page.screenshot(path=str(ARTIFACTS / "drawn-7.png"))
             page.click("#undo")
             expect(page.locator("#number")).to_have_text("draw something")
+            expect(page.locator("#boxes")).to_have_attribute("data-count", "0")
         finally:
             browser.close()
     assert (ARTIFACTS / "drawn-7.png").stat().st_size > 1000

@@ -189,8 +189,28 @@ def _evaluate_open_set(args) -> int:
     return 0
 
 
+def _evaluate_numbers(args) -> int:
+    from .evaluation.numbers import format_numbers, numbers_evaluation
+    from .recognition.predictor import Predictor
+    from .training.ensemble import is_ensemble
+
+    if is_ensemble(args.checkpoint) or args.tta or args.open_set or args.report or args.out:
+        raise DigitlabError("--numbers reads generated numbers with one checkpoint; it takes no --tta, --open-set, "
+                            "--report or --out")
+    if args.count < 10:
+        raise DigitlabError(f"--count {args.count}: read at least 10 numbers")
+    result = numbers_evaluation(Predictor.load(args.checkpoint, args.device), split=args.split, n=args.count)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print(format_numbers(result))
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     t0 = time.perf_counter()
+    if args.numbers:
+        return _evaluate_numbers(args)
     if args.open_set and not args.report:
         return _evaluate_open_set(args)
     if args.out:
@@ -479,6 +499,7 @@ def _add_train_options(p: argparse.ArgumentParser, ensembles: bool = False) -> N
 
 def build_parser() -> argparse.ArgumentParser:
     from .data.negatives import PER_FAMILY
+    from .evaluation.numbers import NUMBERS
     from .evaluation.robustness import ROBUSTNESS_IMAGES
     from .training.config import RECIPES
     from .training.ensemble import ENSEMBLES
@@ -542,8 +563,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "open_set_accepted.png (default CKPT/open-set)")
     p.add_argument("--per-family", type=int, default=PER_FAMILY, metavar="N",
                    help=f"non-digits per family for --open-set (default {PER_FAMILY})")
+    p.add_argument("--numbers", action="store_true",
+                   help="read generated numbers of 3-5 digits (made from the split's digits) whose digits stand apart, "
+                        "touch or overlap: whole-number and digit accuracy by gap and by length, with and without "
+                        "splitting touching digits, and single digits")
+    p.add_argument("--count", type=int, default=NUMBERS, metavar="N",
+                   help=f"numbers to read with --numbers (default {NUMBERS})")
     p.add_argument("--json", action="store_true", help='print {"accuracy", "loss", "n", "split", "tta"} (and "members" '
-                                                        'for an ensemble); with --open-set, its numbers')
+                                                        'for an ensemble); with --open-set or --numbers, their figures')
     p.add_argument("--device", help="cpu or cuda[:N]")
     p.set_defaults(func=cmd_evaluate)
 

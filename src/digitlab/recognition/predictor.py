@@ -21,8 +21,9 @@ from ..errors import DigitlabError
 from ..files import write_json_atomic
 from ..models.inference import predict_logits
 from ..training.checkpoint import Checkpoint, load_checkpoint
-from .preprocess import decode_image, find_digits
+from .preprocess import decode_image, find_pieces
 from .rejection import REJECT_RATE, digit_scores, rejection_threshold
+from .segment import read_digits
 
 if TYPE_CHECKING:
     from .onnx_export import OnnxLogits
@@ -96,12 +97,19 @@ class Predictor:
                 "rejection_threshold": self.threshold, "path": str(self.checkpoint.path), "runtime": self.runtime}
 
     def classify(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities N x 10 for uint8 MNIST-style images N x 28 x 28."""
+        """Probabilities N x 10 for uint8 MNIST-style images N x 28 x 28.
+
+        The batch is padded to a power of two (at least 8): the CPU's convolution kernels are
+        built for each new batch size, which costs far more than the few blank images."""
+        n = len(images)
+        size = max(8, 1 << (n - 1).bit_length())
+        if size != n:
+            images = np.concatenate([images, np.zeros((size - n, 28, 28), np.uint8)])
         if self.onnx is not None:
             logits = torch.from_numpy(self.onnx(images))
         else:
             logits = predict_logits(self.checkpoint.model, torch.from_numpy(images), self.device)
-        return torch.softmax(logits, 1).numpy()
+        return torch.softmax(logits[:n], 1).numpy()
 
     def read(self, data: bytes, with_images: bool = False) -> dict:
         """The number in an image: {"number", "digits": [{"digit", "confidence", "top3", "box"}],
@@ -109,20 +117,25 @@ class Predictor:
 
         `number` is the model's reading, or None when there is no ink at all; `rejected`
         is true when some shape is not confidently a digit, and `reason` says which."""
-        digits = find_digits(decode_image(data))
-        if not digits:
+        return self.read_gray(decode_image(data), with_images)
+
+    def read_gray(self, gray: np.ndarray, with_images: bool = False, split: bool = True) -> dict:
+        """`read` for a decoded grayscale picture (H x W, 0..255, either polarity). With
+        `split` false, each group of touching strokes is read as one digit (no splitting)."""
+        readings = read_digits(find_pieces(gray), self.classify, self.threshold, split=split)
+        if not readings:
             return {"number": None, "digits": [], "rejected": True, "reason": "no ink: the image is blank"}
-        probs = self.classify(np.stack([d.image for d in digits]))
         out = []
-        for d, p in zip(digits, probs):
+        for r in readings:
+            p = r.probs
             top = np.argsort(-p)[:3]
             entry = {"digit": int(top[0]), "confidence": float(p[top[0]]),
-                     "top3": [{"digit": int(k), "probability": float(p[k])} for k in top], "box": list(d.box)}
+                     "top3": [{"digit": int(k), "probability": float(p[k])} for k in top], "box": list(r.digit.box)}
             if with_images:
-                entry["image"] = _png_data_url(d.image)
+                entry["image"] = _png_data_url(r.digit.image)
                 entry["probabilities"] = [float(x) for x in p]
             out.append(entry)
-        scores = digit_scores(probs)
+        scores = digit_scores(np.stack([r.probs for r in readings]))
         doubtful = [i for i, score in enumerate(scores) if score < self.threshold]
         reason = None
         if doubtful:

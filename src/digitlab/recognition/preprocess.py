@@ -121,8 +121,16 @@ def _merge_strokes(boxes: list[list[int]]) -> list[list[int]]:
     return sorted(boxes, key=lambda b: b[0])
 
 
-def find_digits(gray: np.ndarray) -> list[Digit]:
-    """The digits of a grayscale picture, left to right; empty when there is no ink."""
+@dataclass
+class Piece:
+    """One group of strokes the splitter keeps together: usually one digit, or several whose
+    ink touches (segment.py reads those)."""
+    ink: np.ndarray  # float 0..1, the group's strokes only, cropped to `box`
+    box: tuple[int, int, int, int]  # x, y, width, height in the input image
+
+
+def find_pieces(gray: np.ndarray) -> list[Piece]:
+    """The stroke groups of a grayscale picture, left to right; empty when there is no ink."""
     ink = ink_map(gray)
     mask = ink > INK_THRESHOLD
     if not mask.any():
@@ -136,15 +144,18 @@ def find_digits(gray: np.ndarray) -> list[Digit]:
     for k, (sl, area) in enumerate(zip(slices, areas), 1):
         if area >= max(2, MIN_COMPONENT * extent):
             boxes.append([sl[1].start, sl[0].start, sl[1].stop, sl[0].stop, [k], float(area)])
-    if not boxes:
-        return []
-    digits = []
+    pieces = []
     pad = 2
     for x0, y0, x1, y1, members, _ in _merge_strokes(boxes)[:MAX_DIGITS]:
-        # the digit's strokes and their faint edges (2 pixels around), nothing of a neighbour's
+        # the group's strokes and their faint edges (2 pixels around), nothing of a neighbour's
         y0, x0 = max(0, y0 - pad), max(0, x0 - pad)
         y1, x1 = min(ink.shape[0], y1 + pad), min(ink.shape[1], x1 + pad)
         own = ndimage.binary_dilation(np.isin(labels[y0:y1, x0:x1], members), iterations=pad)
-        digit = ink[y0:y1, x0:x1] * own
-        digits.append(Digit(to_mnist(digit), (int(x0), int(y0), int(x1 - x0), int(y1 - y0))))
-    return digits
+        pieces.append(Piece(ink[y0:y1, x0:x1] * own, (int(x0), int(y0), int(x1 - x0), int(y1 - y0))))
+    return pieces
+
+
+def find_digits(gray: np.ndarray) -> list[Digit]:
+    """The digits of a grayscale picture as the stroke groups give them (one digit per group),
+    left to right; empty when there is no ink. `segment.read_digits` also splits touching ones."""
+    return [Digit(to_mnist(p.ink), p.box) for p in find_pieces(gray)]

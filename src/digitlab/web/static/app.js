@@ -8,13 +8,31 @@ const pen = document.getElementById("pen");
 const numberEl = document.getElementById("number");
 const statusEl = document.getElementById("status");
 const digitsEl = document.getElementById("digits");
+const boxes = document.getElementById("boxes");    // over the drawing: how the number was split
+const boxCtx = boxes.getContext("2d");
 
 let strokes = [];      // each stroke: {width, points: [[x, y], ...]}
 let current = null;
 let timer = null;
 let sequence = 0;      // answers to older requests are dropped
+let fromCanvas = true; // boxes are drawn only for a reading of the canvas (an upload has its own size)
+
+function drawBoxes(digits) {
+  boxCtx.clearRect(0, 0, boxes.width, boxes.height);
+  boxes.dataset.count = String(digits.length);
+  boxCtx.lineWidth = 2;
+  boxCtx.font = "bold 16px system-ui, sans-serif";
+  digits.forEach((d, i) => {
+    const [x, y, w, h] = d.box;
+    const colour = i % 2 ? "#d0692a" : "#2a7bd0";
+    boxCtx.strokeStyle = boxCtx.fillStyle = colour;
+    boxCtx.strokeRect(x + 0.5, y + 0.5, w, h);
+    boxCtx.fillText(String(d.digit), x + 2, Math.max(14, y - 3));
+  });
+}
 
 function redraw() {
+  drawBoxes([]);  // the strokes changed: the last reading's boxes no longer fit
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, canvas.width, canvas.height);
   ctx.strokeStyle = "#000";
@@ -38,8 +56,10 @@ function redraw() {
 }
 
 function position(event) {
+  // the drawing area is the canvas's content box: its border is not drawn on
   const r = canvas.getBoundingClientRect();
-  return [(event.clientX - r.left) * canvas.width / r.width, (event.clientY - r.top) * canvas.height / r.height];
+  const x = event.clientX - r.left - canvas.clientLeft, y = event.clientY - r.top - canvas.clientTop;
+  return [x * canvas.width / canvas.clientWidth, y * canvas.height / canvas.clientHeight];
 }
 
 canvas.addEventListener("pointerdown", (e) => {
@@ -65,6 +85,7 @@ document.getElementById("file").addEventListener("change", (e) => {
   if (!file) return;
   const form = new FormData();
   form.append("image", file);
+  fromCanvas = false;
   send({method: "POST", body: form});
   e.target.value = "";
 });
@@ -73,6 +94,7 @@ function schedule(delay) {
   clearTimeout(timer);
   timer = setTimeout(() => {
     if (!strokes.length) { show(null); return; }
+    fromCanvas = true;
     send({method: "POST", headers: {"Content-Type": "application/json"},
           body: JSON.stringify({image: canvas.toDataURL("image/png")})});
   }, delay);
@@ -93,6 +115,7 @@ async function send(init) {
 
 function show(result, error) {
   digitsEl.replaceChildren();
+  drawBoxes(result && fromCanvas ? result.digits : []);
   statusEl.textContent = error || "";
   numberEl.className = "number";
   if (!result || result.number === null) {

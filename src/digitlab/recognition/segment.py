@@ -1,0 +1,242 @@
+"""Reading numbers whose digits touch or overlap: segmentation driven by recognition.
+
+The stroke groups of `preprocess.find_pieces` are digits when people leave space between
+them. A group that is wide for one digit (wider than `WIDE` times its height), or that
+the model doubts (below the rejection threshold), may be several digits whose ink
+touches. Such a group is over-segmented and the classifier picks the cut:
+
+1. slant: each of `SHEARS` is tried; under each, the group is sheared upright (a writer's
+   lean taken off) so that the gaps between digits stand vertical. The slant whose best
+   split reads best wins: the slant is estimated by recognition. (A slant estimated from
+   the ink alone, by the sharpest column profile or the longest unbroken columns, was
+   pulled 15-20 degrees off by the diagonals of 7s, 4s and 1s: docs/numbers.md.)
+2. candidate cuts: the valleys of the upright column profile (where few strokes cross),
+   the middle of every blank run, at least `CUT_SPACING` of the height apart; each cut
+   is a path from top to bottom that may weave `REACH` of the height around its column,
+   crossing as little ink as it can (so it slips between strokes that overlap in columns);
+3. every span between two cuts that could be one digit (`MIN_SPAN` to `MAX_SPAN` of the
+   height wide) is cut out as drawn, normalized as a digit and classified, all spans of
+   all slants in one batch;
+4. the reading is the path of spans from the left edge to the right edge with the best
+   total log top-probability (dynamic programming; LeCun et al. 1998, "Gradient-based
+   learning applied to document recognition", heuristic over-segmentation). A model
+   trained with non-digits (pieces of digits, two digits overlapping) is unsure on half
+   a digit or two at once, so a right cut scores best.
+
+The split replaces the group's one-digit reading only when it scores better by
+`SPLIT_MARGIN` (`NARROW_MARGIN` for a group that is not wide) and each of its digits
+passes the rejection threshold. A group that is neither wide nor doubted is read as it
+always was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from ..data.mnist_style import to_mnist
+from .preprocess import MAX_DIGITS, Digit, Piece
+
+WIDE = 0.95  # a group wider than this share of its height may be several digits
+MIN_SPAN, MAX_SPAN = 0.1, 1.3  # a digit's width, as a share of the group's height
+CUT_SPACING = 0.12  # candidate cuts at least this share of the height apart
+WORK_HEIGHT = 40  # pixels: a taller group is cut at this height
+REACH = 0.25  # a cut path strays at most this share of the height from its column
+MAX_CUTS = 24
+SPLIT_MARGIN = 0.0  # log-probability a split must gain over reading the group as one digit
+NARROW_MARGIN = 1.0  # the same for a group no wider than WIDE: one digit is far likelier
+SHEARS = (-0.36, -0.18, 0.0, 0.18, 0.36)  # slants tried (x shift per row up: +-20 and +-10 degrees)
+
+
+@dataclass
+class Reading:
+    digit: Digit
+    probs: np.ndarray  # the ten class probabilities
+
+
+def _deslant(ink: np.ndarray, shear: float) -> tuple[np.ndarray, float]:
+    """The ink with x' = x - shear * (bottom - y) + offset; returns it and the offset."""
+    h, w = ink.shape
+    rise = h - 1
+    shift = abs(shear) * rise
+    offset = shift if shear > 0 else 0.0
+    out_w = int(np.ceil(w + shift)) + 1
+    # output (y, x') <- input (y, x' + shear * (rise - y) - offset)
+    matrix = np.array([[1.0, 0.0], [-shear, 1.0]])
+    out = ndimage.affine_transform(ink, matrix, offset=(0.0, shear * rise - offset), output_shape=(h, out_w),
+                                   order=1)
+    return out, offset
+
+
+def candidate_cuts(ink: np.ndarray, height: int) -> list[int]:
+    """Columns where a cut crosses the least ink, inside the ink's extent: the middle of every
+    blank run, then the valleys of the smoothed column profile, at least CUT_SPACING * height
+    apart, the deepest first kept."""
+    profile = ndimage.uniform_filter1d(ink.sum(0), 3)
+    cols = np.nonzero(profile > 0)[0]
+    first, last = int(cols[0]), int(cols[-1])
+    x = np.arange(first + 1, last)
+    valley = x[(profile[x] <= profile[x - 1]) & (profile[x] <= profile[x + 1])]
+    blank = profile[x] <= 1e-6 * profile.max()
+    if blank.any():  # one cut in the middle of each blank run, not one per blank column
+        runs, n = ndimage.label(blank)
+        middles = [int(np.mean(x[runs == k])) for k in range(1, n + 1)]
+        valley = np.union1d(valley[profile[valley] > 1e-6 * profile.max()], middles).astype(np.int64)
+    spacing = max(2, int(CUT_SPACING * height))
+    kept: list[int] = []
+    for c in valley[np.argsort(profile[valley], kind="stable")]:
+        if c - first >= spacing and last - c >= spacing and all(abs(c - k) >= spacing for k in kept):
+            kept.append(int(c))
+            if len(kept) == MAX_CUTS:
+                break
+    return sorted(kept)
+
+
+def _spans(cuts: list[int], height: int) -> list[tuple[int, int]]:
+    lo, hi = MIN_SPAN * height, MAX_SPAN * height
+    return [(a, b) for i, a in enumerate(cuts) for b in cuts[i + 1:] if lo <= b - a <= hi]
+
+
+def cut_path(ink: np.ndarray, start: int, reach: int) -> np.ndarray:
+    """The cheapest way from the top row to the bottom row near column `start`: one column
+    per row, moving at most one column a row, never more than `reach` from `start`; a step
+    costs the ink it crosses (and a little for leaving the straight line). It slips
+    between strokes that overlap in columns but do not cross, and crosses a stroke where
+    it is thinnest when they do."""
+    h, w = ink.shape
+    lo, hi = max(0, start - reach), min(w, start + reach + 1)
+    band = ink[:, lo:hi].astype(np.float64)
+    detour = 0.01 * np.abs(np.arange(lo, hi) - start)
+    cost = band[0] + detour
+    moves = np.empty((h, hi - lo), np.int8)
+    for y in range(1, h):
+        options = np.stack([np.r_[np.inf, cost[:-1]], cost, np.r_[cost[1:], np.inf]])
+        moves[y] = options.argmin(0) - 1
+        cost = band[y] + detour + options.min(0) + 0.002 * (moves[y] != 0)
+    path = np.empty(h, np.int64)
+    x = int(cost.argmin())
+    for y in range(h - 1, -1, -1):
+        path[y] = x
+        if y:
+            x += int(moves[y, x])  # the column it came from in the row above
+    return path + lo
+
+
+def candidate_spans(piece: Piece, shear: float) -> list[tuple[tuple[int, int], np.ndarray]]:
+    """Every span of a stroke group between two cut paths that could hold one digit, with its
+    ink (in the group's crop): cuts are found on the upright ink, each span keeps the ink as
+    drawn (the model has seen slanted digits: MNIST's own lean)."""
+    upright, offset = _deslant(piece.ink, shear)
+    rows = np.nonzero(upright.max(1) > 0.25)[0]
+    if len(rows) == 0:
+        return []
+    height = int(rows[-1] - rows[0] + 1)
+    cols = np.nonzero(upright.max(0) > 0)[0]
+    inner = candidate_cuts(upright, height)
+    h, w = piece.ink.shape
+    paths = {c: cut_path(upright, c, max(1, int(REACH * height))) for c in inner}
+    paths[int(cols[0])] = np.full(h, int(cols[0]))
+    paths[int(cols[-1]) + 1] = np.full(h, int(cols[-1]) + 1)
+    cuts = sorted(paths)
+    ys, xs = np.mgrid[0:h, 0:w]
+    landing = xs - shear * (h - 1 - ys) + offset  # where each pixel of the group lands once upright
+    total = float(piece.ink.sum())
+    out = []
+    for a, b in _spans(cuts, height):
+        part = piece.ink * ((landing >= paths[a][:, None]) & (landing < paths[b][:, None]))
+        if part.sum() >= 0.02 * total and part.max() > 0:
+            out.append(((a, b), part))
+    return out
+
+
+def _best_path(cuts: list[int], score: dict[tuple[int, int], float]) -> tuple[float, list[tuple[int, int]]] | None:
+    """The path of spans from the first cut to the last with the highest total score (and at
+    least two spans), by dynamic programming over the cuts left to right."""
+    best = {cuts[0]: (0.0, None, 0)}  # cut -> (score, previous cut, digits) of the best path there
+    for c in cuts[1:]:
+        options = [(best[a][0] + score[(a, c)], a, best[a][2] + 1)
+                   for a in cuts if a in best and (a, c) in score and best[a][2] < MAX_DIGITS]
+        if options:
+            best[c] = max(options)
+    end = cuts[-1]
+    if end not in best or best[end][2] < 2:
+        return None
+    path, c = [], end
+    while best[c][1] is not None:
+        path.append((best[c][1], c))
+        c = best[c][1]
+    return best[end][0], path[::-1]
+
+
+def split_piece(piece: Piece, classify: Callable[[np.ndarray], np.ndarray],
+                shears: tuple[float, ...] = SHEARS) -> tuple[list[Reading], float] | None:
+    """The best reading of a stroke group as two or more digits, with its total score, or
+    None when no split of it is possible. Each slant in `shears` is tried (cuts lean with the
+    writing); the slant whose best split reads best wins. All spans of all slants are
+    classified in one batch."""
+    factor = min(1.0, WORK_HEIGHT / piece.ink.shape[0])  # cut at a working size: a big drawing costs no more
+    small = piece if factor == 1.0 else Piece(_resize(piece.ink, factor), piece.box)
+    spans = {shear: candidate_spans(small, shear) for shear in shears}
+    inks = [part for found in spans.values() for _, part in found]
+    if not inks:
+        return None
+    images = np.stack([to_mnist(part / part.max()) for part in inks])
+    probs = classify(images)
+    scores = np.log(np.maximum(probs.max(1), 1e-12))
+    winner, k = None, 0
+    for shear, found in spans.items():
+        index = {span: k + i for i, (span, _) in enumerate(found)}
+        k += len(found)
+        if not found:
+            continue
+        cuts = sorted({c for span in index for c in span})
+        result = _best_path(cuts, {span: scores[i] for span, i in index.items()})
+        if result is not None and (winner is None or result[0] > winner[0]):
+            winner = (result[0], [index[span] for span in result[1]])
+    if winner is None:
+        return None
+    readings = [Reading(Digit(images[i], _box(inks[i], piece.box, factor)), probs[i]) for i in winner[1]]
+    return readings, float(winner[0])
+
+
+def _resize(ink: np.ndarray, factor: float) -> np.ndarray:
+    h, w = ink.shape
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    return np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").resize(size, Image.Resampling.BOX))
+
+
+def _box(part: np.ndarray, origin: tuple[int, int, int, int], factor: float) -> tuple[int, int, int, int]:
+    """The box, in the input image, of a span's ink (`part`, in the group's crop scaled by `factor`)."""
+    ys, xs = np.nonzero(part > 0.25)
+    if len(xs) == 0:
+        ys, xs = np.nonzero(part > 0)
+    x0, x1 = int(xs.min() / factor), int(np.ceil((xs.max() + 1) / factor))
+    y0, y1 = int(ys.min() / factor), int(np.ceil((ys.max() + 1) / factor))
+    return (origin[0] + x0, origin[1] + y0, min(x1, origin[2]) - x0, min(y1, origin[3]) - y0)
+
+
+def read_digits(pieces: list[Piece], classify: Callable[[np.ndarray], np.ndarray], threshold: float,
+                split: bool = True) -> list[Reading]:
+    """The digits of a picture's stroke groups, left to right: each group as one digit, or as
+    several where it is wide or doubtful and a split reads better (unless `split` is false)."""
+    if not pieces:
+        return []
+    whole = np.stack([to_mnist(p.ink) for p in pieces])
+    probs = classify(whole)
+    out: list[Reading] = []
+    for piece, image, p in zip(pieces, whole, probs):
+        one = [Reading(Digit(image, piece.box), p)]
+        x, y, w, h = piece.box
+        if split and (w > WIDE * h or p.max() < threshold):
+            parts = split_piece(piece, classify)
+            margin = SPLIT_MARGIN if w > WIDE * h else NARROW_MARGIN
+            # a split is taken only when it reads better and every digit of it is a digit
+            if (parts is not None and parts[1] > np.log(max(p.max(), 1e-12)) + margin
+                    and all(r.probs.max() >= threshold for r in parts[0])):
+                one = parts[0]
+        out.extend(one)
+    return out[:MAX_DIGITS]

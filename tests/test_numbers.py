@@ -1,0 +1,103 @@
+"""Numbers as people write them: the generator, and reading digits that touch."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from digitlab.data.numbers import STYLES, numbers
+from digitlab.evaluation.numbers import edit_distance
+from digitlab.recognition import segment
+from digitlab.recognition.preprocess import find_pieces
+
+
+def test_the_generator_is_seeded_and_its_truth_gaps_and_boxes_are_right(mnist):
+    images, labels = mnist.test_images[:500], mnist.test_labels[:500]
+    a = numbers(40, images, labels, seed=3, slant=0.0, thicken=0.0)
+    b = numbers(40, images, labels, seed=3, slant=0.0, thicken=0.0)
+    assert [n.text for n in a] == [n.text for n in b]
+    assert all(np.array_equal(x.image, y.image) for x, y in zip(a, b))
+    assert [n.text for n in numbers(40, images, labels, seed=4)] != [n.text for n in a]
+    assert {n.style for n in a} == set(STYLES)
+    for n in a:
+        assert 3 <= len(n.text) <= 5 and n.text.isdigit() and len(n.boxes) == len(n.text)
+        lo, hi = STYLES[n.style]
+        assert all(lo <= g <= hi for g in n.gaps)
+        h, w = n.image.shape
+        for (x0, y0, bw, bh), (x1, _, bw1, _), gap in zip(n.boxes, n.boxes[1:], n.gaps):
+            assert 0 <= x0 and x0 + bw <= w and 0 <= y0 and y0 + bh <= h
+            # upright numbers: the space between neighbouring boxes is the drawn gap
+            # (a share of their mean width), to within the two pixels of rounding and anti-aliasing
+            assert abs((x1 - (x0 + bw)) - gap * (bw + bw1) / 2) <= 3
+        # each digit owns its ink: the owner map names every digit, and only where there is ink
+        assert set(np.unique(n.owner)) == set(range(len(n.text) + 1))
+        assert (n.image[n.owner > 0] > 0).all()
+    with pytest.raises(ValueError, match="2 to 6"):
+        numbers(1, images, labels, lengths=(1, 3))
+    with pytest.raises(ValueError, match="unknown gap style"):
+        numbers(1, images, labels, styles=("kerned",))
+
+
+def test_edit_distance():
+    assert edit_distance("1234", "1234") == 0
+    assert edit_distance("1234", "124") == 1
+    assert edit_distance("17", "4") == 2
+    assert edit_distance("", "55") == 2
+
+
+def touching_pairs(mnist, count=60):
+    """Two-digit numbers whose digits touch, made from test digits, that today's stroke
+    grouping sees as one shape."""
+    made = numbers(3 * count, mnist.test_images[:2000], mnist.test_labels[:2000], seed=11, lengths=(2, 2),
+                   styles=("touching",), slant=8.0, thicken=0.0)
+    return [n for n in made if len(find_pieces(255.0 - n.image)) == 1][:count]
+
+
+def touching_accuracy(reader, pairs) -> float:
+    return float(np.mean([reader.read_gray(255.0 - n.image)["number"] == n.text for n in pairs]))
+
+
+def test_touching_digits_read_as_one_shape_today_are_read_as_two(reader, mnist):
+    pairs = touching_pairs(mnist)
+    assert len(pairs) >= 40
+    assert all(len(reader.read_gray(255.0 - n.image, split=False)["digits"]) == 1 for n in pairs)
+    assert touching_accuracy(reader, pairs) >= 0.6
+    # each digit read keeps its box: over the right digit's ink
+    hits = []
+    for n in pairs:
+        answer = reader.read_gray(255.0 - n.image)
+        if answer["number"] != n.text:
+            continue
+        for got, want in zip(answer["digits"], n.boxes):
+            gx, gy, gw, gh = got["box"]
+            wx, wy, ww, wh = want
+            inter = max(0, min(gx + gw, wx + ww) - max(gx, wx)) * max(0, min(gy + gh, wy + wh) - max(gy, wy))
+            hits.append(inter / (gw * gh + ww * wh - inter) >= 0.5)
+    assert np.mean(hits) >= 0.9
+
+
+def test_a_splitter_that_makes_no_cuts_fails_the_touching_test(reader, mnist, monkeypatch):
+    pairs = touching_pairs(mnist)
+    monkeypatch.setattr(segment, "candidate_cuts", lambda ink, height: [])
+    assert touching_accuracy(reader, pairs) < 0.2
+
+
+def test_single_digits_and_spaced_numbers_read_as_before(reader, mnist):
+    apart = numbers(60, mnist.test_images[:2000], mnist.test_labels[:2000], seed=12, styles=("apart",))
+    now = np.mean([reader.read_gray(255.0 - n.image)["number"] == n.text for n in apart])
+    before = np.mean([reader.read_gray(255.0 - n.image, split=False)["number"] == n.text for n in apart])
+    assert now >= before - 1 / 60 and now >= 0.8
+
+
+def test_evaluate_numbers_cli(trained):
+    proc = run_cli("evaluate", str(trained.best), "--numbers", "--count", "24", "--split", "val", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["numbers"] == 24
+    rows = result["readers"]["reader"]
+    assert {"apart", "touching", "overlap<=20%", "overlap>20%", "all"} <= set(rows)
+    assert rows["all"]["n"] == 24 and 0 <= rows["all"]["accuracy"] <= 1
+    assert 0 <= result["single_digits"]["reader"] <= 1 and result["ms_per_number"] > 0
+    proc = run_cli("evaluate", str(trained.best), "--numbers", "--count", "5")
+    assert proc.returncode != 0 and "at least 10" in proc.stderr
