@@ -5,9 +5,9 @@ them. A group that is wide for one digit (wider than `WIDE` times its height), o
 the model doubts (below the rejection threshold), may be several digits whose ink
 touches. Such a group is over-segmented and the classifier picks the cut:
 
-1. slant: each of `SHEARS` is tried; under each, the group is sheared upright (a writer's
-   lean taken off) so that the gaps between digits stand vertical. The slant whose best
-   split reads best wins: the slant is estimated by recognition. (A slant estimated from
+1. slant: each of `SHEARS` (0 and +-15 degrees) is tried; under each, the group is
+   sheared upright (a writer's lean taken off) so that the gaps between digits stand
+   vertical. The slant whose best split reads best wins: it is estimated by recognition. (A slant estimated from
    the ink alone, by the sharpest column profile or the longest unbroken columns, was
    pulled 15-20 degrees off by the diagonals of 7s, 4s and 1s: docs/numbers.md.)
 2. candidate cuts: the valleys of the upright column profile (where few strokes cross),
@@ -49,7 +49,7 @@ REACH = 0.25  # a cut path strays at most this share of the height from its colu
 MAX_CUTS = 24
 SPLIT_MARGIN = 0.0  # log-probability a split must gain over reading the group as one digit
 NARROW_MARGIN = 1.0  # the same for a group no wider than WIDE: one digit is far likelier
-SHEARS = (-0.36, -0.18, 0.0, 0.18, 0.36)  # slants tried (x shift per row up: +-20 and +-10 degrees)
+SHEARS = (-0.27, 0.0, 0.27)  # slants tried (x shift per row up: 0 and +-15 degrees)
 
 
 @dataclass
@@ -101,29 +101,37 @@ def _spans(cuts: list[int], height: int) -> list[tuple[int, int]]:
     return [(a, b) for i, a in enumerate(cuts) for b in cuts[i + 1:] if lo <= b - a <= hi]
 
 
-def cut_path(ink: np.ndarray, start: int, reach: int) -> np.ndarray:
-    """The cheapest way from the top row to the bottom row near column `start`: one column
-    per row, moving at most one column a row, never more than `reach` from `start`; a step
-    costs the ink it crosses (and a little for leaving the straight line). It slips
-    between strokes that overlap in columns but do not cross, and crosses a stroke where
-    it is thinnest when they do."""
+def cut_paths(ink: np.ndarray, starts: list[int], reach: int) -> dict[int, np.ndarray]:
+    """For each column in `starts`, the cheapest way from the top row to the bottom row near
+    it: one column per row, moving at most one column a row, never more than `reach` from
+    the start; a step costs the ink it crosses (and a little for leaving the straight line).
+    A path slips between strokes that overlap in columns but do not cross, and crosses a
+    stroke where it is thinnest when they do. All paths are found together, row by row."""
+    if not starts:
+        return {}
     h, w = ink.shape
-    lo, hi = max(0, start - reach), min(w, start + reach + 1)
-    band = ink[:, lo:hi].astype(np.float64)
-    detour = 0.01 * np.abs(np.arange(lo, hi) - start)
+    offsets = np.arange(-reach, reach + 1)
+    cols = np.asarray(starts)[:, None] + offsets  # paths x band
+    outside = (cols < 0) | (cols >= w)
+    band = np.where(outside[None], np.inf, ink[:, np.clip(cols, 0, w - 1)].astype(np.float64))  # rows x paths x band
+    detour = 0.01 * np.abs(offsets)
     cost = band[0] + detour
-    moves = np.empty((h, hi - lo), np.int8)
+    moves = np.zeros((h,) + cols.shape, np.int8)
+    blocked = np.full((len(starts), 1), np.inf)
     for y in range(1, h):
-        options = np.stack([np.r_[np.inf, cost[:-1]], cost, np.r_[cost[1:], np.inf]])
+        options = np.stack([np.concatenate([blocked, cost[:, :-1]], 1), cost,
+                            np.concatenate([cost[:, 1:], blocked], 1)])
         moves[y] = options.argmin(0) - 1
         cost = band[y] + detour + options.min(0) + 0.002 * (moves[y] != 0)
-    path = np.empty(h, np.int64)
-    x = int(cost.argmin())
-    for y in range(h - 1, -1, -1):
-        path[y] = x
-        if y:
-            x += int(moves[y, x])  # the column it came from in the row above
-    return path + lo
+    paths = {}
+    for i, start in enumerate(starts):
+        path = np.empty(h, np.int64)
+        x = int(cost[i].argmin())
+        for y in range(h - 1, -1, -1):
+            path[y] = x
+            x += int(moves[y, i, x])  # the column it came from in the row above
+        paths[start] = path - reach + start
+    return paths
 
 
 def candidate_spans(piece: Piece, shear: float) -> list[tuple[tuple[int, int], np.ndarray]]:
@@ -138,7 +146,7 @@ def candidate_spans(piece: Piece, shear: float) -> list[tuple[tuple[int, int], n
     cols = np.nonzero(upright.max(0) > 0)[0]
     inner = candidate_cuts(upright, height)
     h, w = piece.ink.shape
-    paths = {c: cut_path(upright, c, max(1, int(REACH * height))) for c in inner}
+    paths = cut_paths(upright, inner, max(1, int(REACH * height)))
     paths[int(cols[0])] = np.full(h, int(cols[0]))
     paths[int(cols[-1]) + 1] = np.full(h, int(cols[-1]) + 1)
     cuts = sorted(paths)
