@@ -1,0 +1,81 @@
+"""Running the service: one process, or N uvicorn worker processes sharing one port.
+
+A loaded Predictor cannot be handed to worker processes, so every process builds
+its own app with `app_from_env`, from settings the parent puts in an environment
+variable, and loads the model itself (in the background: model_slot.py). Each
+worker gets cores // N PyTorch threads, so N workers do not fight over the cores.
+With N > 1, prometheus-client's multiprocess mode needs a directory for the
+workers' values: the parent makes a fresh one and removes it when it stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from functools import partial
+
+from fastapi import FastAPI
+
+from .access_log import log_config
+from .limits import Limits
+from .metrics import MULTIPROC_ENV
+
+SETTINGS_ENV = "DIGITLAB_SERVE_SETTINGS"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    model: str
+    device: str | None = None
+    runtime: str = "torch"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    threads: int | None = None  # PyTorch intra-op threads per worker; None: cores // workers
+    log_format: str = "text"
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ServeConfig":
+        settings = json.loads(text)
+        return cls(**{**settings, "limits": Limits(**settings["limits"])})
+
+    @property
+    def threads_per_worker(self) -> int:
+        return self.threads or max(1, len(os.sched_getaffinity(0)) // self.workers)
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process (uvicorn calls this in each): set its threads,
+    and load the model the parent named."""
+    import torch
+
+    from ..recognition.predictor import Predictor
+    from .app import create_app
+
+    config = ServeConfig.from_json(os.environ[SETTINGS_ENV])
+    torch.set_num_threads(config.threads_per_worker)
+    load = partial(Predictor.load, config.model, device=config.device, runtime=config.runtime)
+    return create_app(load=load, limits=config.limits)
+
+
+def serve(config: ServeConfig) -> None:
+    """Serve until interrupted. A PROMETHEUS_MULTIPROC_DIR given by the caller is used
+    as it is (it must start empty); otherwise N > 1 workers get a temporary one."""
+    import uvicorn
+
+    os.environ[SETTINGS_ENV] = json.dumps(asdict(config))
+    made = None
+    if config.workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        made = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="digitlab-metrics-")
+    try:
+        uvicorn.run(f"{__name__}:app_from_env", factory=True, host=config.host, port=config.port,
+                    workers=config.workers if config.workers > 1 else None,
+                    log_config=log_config(config.log_format), access_log=False)
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+            os.environ.pop(MULTIPROC_ENV, None)
