@@ -12,10 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 import urllib.request
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
-from conftest import png_bytes
+from conftest import free_port, png_bytes, serve_in_thread
 from digitlab.web.app import create_app
 from digitlab.web.limits import MAX_JSON_DEPTH, Limits
 from digitlab.web.metrics import MULTIPROC_ENV
@@ -39,39 +40,48 @@ def request_count(metrics_text: str, route: str, status: str) -> float:
     return total
 
 
-def test_ready_is_503_until_the_model_is_loaded_and_warmed(reader):
+def _get(url: str, timeout: float = 5) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_the_server_takes_connections_only_once_the_model_is_loaded_and_warmed(reader):
     release = threading.Event()
 
     def slow_load():
         release.wait(30)
         return reader
 
-    with TestClient(create_app(load=slow_load), raise_server_exceptions=False) as client:
-        assert client.get("/api/health").status_code == 200  # alive while loading
-        loading = client.get("/api/ready")
-        assert loading.status_code == 503 and "still loading" in loading.json()["detail"]
-        assert client.post("/api/predict", content=drawn_one(64), headers={"content-type": "image/png"}).status_code \
-            == 503
+    with serve_in_thread(create_app(load=slow_load), wait=False) as url:
+        time.sleep(0.5)
+        with pytest.raises(OSError):  # refused: no probe and no request reaches a model still loading
+            _get(url + "/api/ready", timeout=2)
         release.set()
         deadline = time.time() + 30
-        while client.get("/api/ready").status_code != 200 and time.time() < deadline:
-            time.sleep(0.05)
-        ready = client.get("/api/ready").json()
-        assert ready["status"] == "ready" and ready["load_seconds"] > 0
-        assert client.post("/api/predict", content=drawn_one(64), headers={"content-type": "image/png"}).json()[
-            "number"] == "1"
+        while time.time() < deadline:
+            try:
+                status, text = _get(url + "/api/ready")
+                break
+            except OSError:
+                time.sleep(0.05)
+        assert status == 200 and json.loads(text)["load_seconds"] > 0, text
+        request = urllib.request.Request(url + "/api/predict", data=drawn_one(64), headers={"Content-Type": "image/png"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            assert json.loads(r.read())["number"] == "1"
 
 
-def test_a_model_that_fails_to_load_keeps_ready_at_503_naming_why(reader):
+def test_a_model_that_fails_to_load_keeps_ready_at_503_naming_why():
     def broken():
         raise OSError("no such checkpoint: /nowhere")
 
     with TestClient(create_app(load=broken), raise_server_exceptions=False) as client:
-        deadline = time.time() + 10
-        while "failed" not in client.get("/api/ready").text and time.time() < deadline:
-            time.sleep(0.02)
-        answer = client.get("/api/ready")
-        assert answer.status_code == 503 and "/nowhere" in answer.json()["detail"], answer.text
+        assert client.get("/api/health").status_code == 200  # the process is alive, and says what is wrong
+        for path in ("/api/ready", "/api/model"):
+            answer = client.get(path)
+            assert answer.status_code == 503 and "/nowhere" in answer.json()["detail"], answer.text
 
 
 def test_limits_set_on_the_app_are_the_ones_enforced_and_named(reader):
@@ -108,21 +118,11 @@ def test_json_nested_100000_deep_is_a_400_naming_the_depth(reader):
         assert shallow.status_code == 400 and "base64" in shallow.json()["detail"], shallow.text  # not "deep"
 
 
-def _get(url: str, timeout: float = 5) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
 def test_two_workers_count_every_request_in_one_scrape_and_log_each_as_json(reader, tmp_path):
     """`digitlab serve --workers 2` as an operator starts it: ready, 100 requests, /metrics
     before and after shows +100 summed over both workers, one JSON line per request, and the
     metrics directory gone after it stops."""
-    from test_web import _free_port
-
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = (tmp_path / "serve.log").open("w+")
     temp = tmp_path / "tmp"
@@ -141,6 +141,8 @@ def test_two_workers_count_every_request_in_one_scrape_and_log_each_as_json(read
                 pass
             time.sleep(0.2)
         assert _get(base + "/api/ready")[0] == 200, Path(log.name).read_text()
+        while Path(log.name).read_text().count("model ready in") < 2 and time.time() < deadline:
+            time.sleep(0.1)  # each worker logs it when it starts taking connections
         assert len(list(temp.glob("digitlab-metrics-*"))) == 1  # the workers' shared metrics directory
         before = request_count(_get(base + "/metrics")[1], "/api/predict", "200")
         image = drawn_one(96)

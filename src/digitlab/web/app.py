@@ -2,7 +2,7 @@
 
 `create_app(predictor)` builds the app, so tests inject whatever model they like;
 `digitlab serve` passes a function that loads it instead (server.py), so that each
-worker process loads its own model while already answering liveness checks.
+worker process loads its own model, before it takes connections (model_slot.py).
 Request bodies are read with hard limits before anything parses them (body.py,
 limits.py), every request is counted and logged (observe.py), and every failure is
 a JSON error naming the problem; no traceback reaches a client.
@@ -99,7 +99,7 @@ def _errors(described: dict[int, str]) -> dict:
     return {code: {"model": Error, "description": text} for code, text in described.items()}
 
 
-NOT_READY = "the model is still loading (or failed to load)"
+NOT_READY = "the model failed to load (the detail says why)"
 
 
 def _read_within_limits(predictor: Predictor, data: bytes, detail: bool, limits: Limits) -> dict:
@@ -110,7 +110,7 @@ def _read_within_limits(predictor: Predictor, data: bytes, detail: bool, limits:
 def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["api"])
 
-    @router.post("/predict", response_model=Reading, response_model_exclude_none=True,
+    @router.post("/predict", response_model=Reading, response_model_exclude_unset=True,
                  summary="Read the digits or the number in an image",
                  openapi_extra={"requestBody": _request_body_schema()},
                  responses=_errors({
@@ -158,8 +158,8 @@ def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
 
 def create_app(predictor: Predictor | None = None, *, load: Callable[[], Predictor] | None = None,
                limits: Limits = Limits()) -> FastAPI:
-    """The app around a loaded `predictor` (tests), or around one that `load` returns,
-    called in a background thread when the server starts (`digitlab serve`)."""
+    """The app around a loaded `predictor` (tests), or around the one `load` returns,
+    called as the server starts, before it accepts connections (`digitlab serve`)."""
     if (predictor is None) == (load is None):
         raise ValueError("pass a predictor or a load function, not both or neither")
     slot, metrics = ModelSlot(predictor), ServiceMetrics()
@@ -168,8 +168,10 @@ def create_app(predictor: Predictor | None = None, *, load: Callable[[], Predict
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if load is not None:
-            slot.start(load, on_ready=metrics.load_seconds.set)
+        if load is not None:  # the server accepts connections only after this
+            await anyio.to_thread.run_sync(slot.load, load)
+            if slot.ready:
+                metrics.load_seconds.set(slot.load_seconds)
         yield
 
     app = FastAPI(title="digitlab", version=__version__, lifespan=lifespan,

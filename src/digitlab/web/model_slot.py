@@ -1,17 +1,19 @@
-"""The predictor a server answers with, loaded in the background.
+"""The predictor a server answers with: loaded and warmed before the server takes traffic.
 
-A worker listens at once (GET /api/health answers: the process is alive) and loads
-its model in a thread; until the model is loaded and has read a first image (the
-first call through PyTorch is several times slower than the next), GET /api/ready
-and the routes that need the model answer 503, so a load balancer sends a worker no
-traffic before it can answer at full speed.
+Workers of `digitlab serve --workers N` share one listening socket, so a probe of
+GET /api/ready reaches one worker and says nothing of the others: a worker that
+answered "not ready" while loading would still be handed real requests. So a worker
+loads its model, and reads a few images with it (the first calls through PyTorch
+are several times slower than the next), during its startup, before it accepts a
+connection; until some worker is ready the port answers nothing, which a load
+balancer's probe counts as not ready. A model that fails to load leaves the server
+up, answering 503 with the reason on /api/ready and on every route that needs it.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import threading
 import time
 from typing import Callable
 
@@ -48,21 +50,16 @@ class ModelSlot:
         self.load_seconds = time.perf_counter() - started
         self._predictor = predictor
 
-    def start(self, load: Callable[[], Predictor], on_ready: Callable[[float], None] = lambda s: None) -> None:
-        """Load (and warm) in a daemon thread; `on_ready(seconds)` once it is ready."""
-
-        def run():
-            started = time.perf_counter()
-            try:
-                self._warm_and_hold(load(), started)
-            except Exception as e:  # noqa: BLE001 - any failure is reported by /api/ready, not raised in a thread
-                self.error = str(e) or type(e).__name__
-                log.exception("the model failed to load")
-                return
-            log.info("model ready in %.2f s", self.load_seconds)
-            on_ready(self.load_seconds)
-
-        threading.Thread(target=run, name="digitlab-model-load", daemon=True).start()
+    def load(self, load: Callable[[], Predictor]) -> None:
+        """Load and warm (blocking); a failure is kept, logged and reported as 503."""
+        started = time.perf_counter()
+        try:
+            self._warm_and_hold(load(), started)
+        except Exception as e:  # noqa: BLE001 - reported by /api/ready and the routes, not raised
+            self.error = str(e) or type(e).__name__
+            log.exception("the model failed to load")
+            return
+        log.info("model ready in %.2f s", self.load_seconds)
 
     @property
     def ready(self) -> bool:
@@ -72,6 +69,4 @@ class ModelSlot:
         """The predictor, or a 503 that says why there is none yet."""
         if self._predictor is not None:
             return self._predictor
-        if self.error is not None:
-            raise HTTPException(503, f"the model failed to load: {self.error}")
-        raise HTTPException(503, "the model is still loading; GET /api/ready answers 200 once it is ready")
+        raise HTTPException(503, f"the model failed to load: {self.error or 'not loaded yet'}")
