@@ -45,9 +45,33 @@ class Server:
             self.process.kill()
             self.process.wait()
 
+    def pids(self) -> list[int]:
+        return _process_tree(self.process.pid)
+
     def rss_mb(self) -> float:
         """Resident memory of the server and all its processes (workers), in MB."""
-        return sum(_rss_kb(pid) for pid in _process_tree(self.process.pid)) / 1024
+        return sum(_rss_kb(pid) for pid in self.pids()) / 1024
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, all processes) since boot."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system) spent so far by these processes."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _process_tree(pid: int) -> list[int]:
