@@ -401,8 +401,8 @@ def cmd_serve(args) -> int:
     config = ServeConfig(model=args.model, device=args.device, runtime=args.runtime, host=args.host, port=args.port,
                          workers=args.workers, threads=args.threads, log_format=args.log_format,
                          limits=Limits(args.max_image_bytes, args.max_pixels, args.timeout))
-    if args.workers < 1:
-        raise DigitlabError(f"--workers must be at least 1, not {args.workers}")
+    if args.workers < 1 or (args.threads is not None and args.threads < 1):
+        raise DigitlabError(f"--workers and --threads must be at least 1, not {args.workers} and {args.threads}")
     # checked (and its rejection threshold cached) once here; then each worker loads it
     checkpoint = _load_predictor(args).checkpoint.path
     print(f"serving {checkpoint} on http://{args.host}:{args.port}/ with {args.workers} worker(s), "

@@ -45,7 +45,8 @@ class TextFormatter(logging.Formatter):
         if f is None:
             return super().format(record)
         reading = f" digits={f['digits']} rejected={str(f['rejected']).lower()}" if "digits" in f else ""
-        return f"{self.formatTime(record)} {f['method']} {f['route']} {f['status']} {f['ms']:.1f} ms{reading}"
+        where = f["route"] if f["route"] != "unmatched" else f["path"]  # a 404 says what was asked for
+        return f"{self.formatTime(record)} {f['method']} {where} {f['status']} {f['ms']:.1f} ms{reading}"
 
 
 def log_config(fmt: str) -> dict:
