@@ -3,8 +3,8 @@
 Workers of `digitlab serve --workers N` share one listening socket, so a probe of
 GET /api/ready reaches one worker and says nothing of the others: a worker that
 answered "not ready" while loading would still be handed real requests. So a worker
-loads its model, and reads a few images with it (the first calls through PyTorch
-are several times slower than the next), during its startup, before it accepts a
+loads its model, and reads a few images with it (the first reads through PyTorch
+take several times longer than the next), during its startup, before it accepts a
 connection; until some worker is ready the port answers nothing, which a load
 balancer's probe counts as not ready. A model that fails to load leaves the server
 up, answering 503 with the reason on /api/ready and on every route that needs it.

@@ -55,7 +55,7 @@ def return_large_blocks_to_the_system() -> None:
     after the first large images the arrays of a 4096x4096 one come from the heap
     arenas instead, where freed memory mostly stays resident: a long-running worker's
     RSS then steps up with every burst of large images (+103 MB over a 30,000-request
-    soak; +23 MB with the threshold fixed). No-op where the C library is not glibc."""
+    soak; +22 MB with the threshold fixed). No-op where the C library is not glibc."""
     import ctypes
 
     try:
