@@ -1,4 +1,4 @@
-"""Running the service: one process, or N uvicorn worker processes sharing one port.
+"""Running the service: one process, or N worker processes on one port (workers.py).
 
 A loaded Predictor cannot be handed to worker processes, so every process builds
 its own app with `app_from_env`, from settings the parent puts in an environment
@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from .access_log import log_config
 from .limits import Limits
 from .metrics import MULTIPROC_ENV
+from .workers import run_workers
 
 SETTINGS_ENV = "DIGITLAB_SERVE_SETTINGS"
 
@@ -92,9 +93,11 @@ def serve(config: ServeConfig) -> None:
     if config.workers > 1 and not os.environ.get(MULTIPROC_ENV):
         made = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="digitlab-metrics-")
     try:
-        uvicorn.run(f"{__name__}:app_from_env", factory=True, host=config.host, port=config.port,
-                    workers=config.workers if config.workers > 1 else None,
-                    log_config=log_config(config.log_format), access_log=False)
+        if config.workers > 1:
+            run_workers(config.host, config.port, config.workers, config.log_format)
+        else:
+            uvicorn.run(f"{__name__}:app_from_env", factory=True, host=config.host, port=config.port,
+                        log_config=log_config(config.log_format), access_log=False)
     finally:
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)
