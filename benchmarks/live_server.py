@@ -44,6 +44,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        os.unlink(self.log_path)
 
     def pids(self) -> list[int]:
         return _process_tree(self.process.pid)
@@ -118,8 +119,9 @@ def start_server(model: str, workers: int = 1, extra: tuple[str, ...] = (), wait
             except (OSError, urllib.error.HTTPError):
                 pass
         time.sleep(0.2)
+    text = open(log.name).read()
     server.stop()
-    raise SystemExit(f"the server was not ready within {wait_s:.0f} s:\n{open(log.name).read()}")
+    raise SystemExit(f"the server was not ready within {wait_s:.0f} s:\n{text}")
 
 
 def http_request(path: str, body: bytes, content_type: str | None) -> bytes:
