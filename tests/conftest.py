@@ -1,5 +1,9 @@
 import io
 import os
+import socket
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import replace
 import subprocess
 import sys
@@ -65,3 +69,30 @@ def png_bytes(image, fmt: str = "PNG") -> bytes:
     buf = io.BytesIO()
     image.save(buf, format=fmt)
     return buf.getvalue()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve_in_thread(app, wait: bool = True):
+    """Serve an ASGI app with uvicorn on 127.0.0.1 (a free port) in a thread; yields its
+    URL once the server has started (at once with wait=False)."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while wait and not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started or not wait, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

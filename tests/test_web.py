@@ -1,17 +1,13 @@
 import base64
-import socket
 import struct
-import threading
-import time
 import zlib
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from conftest import CHROMIUM_ARGS, png_bytes
+from conftest import CHROMIUM_ARGS, png_bytes, serve_in_thread
 from digitlab.web.app import MAX_IMAGE_BYTES, create_app
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "runs" / "test-artifacts"
@@ -94,26 +90,10 @@ def test_bad_requests_get_a_json_4xx_naming_the_problem(client, kwargs, status, 
     assert client.get("/api/health").status_code == 200  # still serving
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(reader):
-    port = _free_port()
-    config = uvicorn.Config(create_app(reader), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(reader)) as url:
+        yield url
 
 
 def _stroke(page, points):

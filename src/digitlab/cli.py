@@ -415,14 +415,20 @@ def cmd_predict(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import uvicorn
+    from .web.limits import Limits
+    from .web.server import ServeConfig, serve
 
-    from .web.app import create_app
-
-    predictor = _load_predictor(args)
-    print(f"serving {predictor.checkpoint.path} on http://{args.host}:{args.port}/  (API docs at /docs; Ctrl-C stops)",
+    config = ServeConfig(model=args.model, device=args.device, runtime=args.runtime, host=args.host, port=args.port,
+                         workers=args.workers, threads=args.threads, log_format=args.log_format,
+                         limits=Limits(args.max_image_bytes, args.max_pixels, args.timeout))
+    if args.workers < 1 or (args.threads is not None and args.threads < 1):
+        raise DigitlabError(f"--workers and --threads must be at least 1, not {args.workers} and {args.threads}")
+    # checked (and its rejection threshold cached) once here; then each worker loads it
+    checkpoint = _load_predictor(args).checkpoint.path
+    print(f"serving {checkpoint} on http://{args.host}:{args.port}/ with {args.workers} worker(s), "
+          f"{config.threads_per_worker} thread(s) each  (API docs at /docs, metrics at /metrics; Ctrl-C stops)",
           flush=True)
-    uvicorn.run(create_app(predictor), host=args.host, port=args.port, log_level="warning")
+    serve(config)
     return 0
 
 
@@ -458,6 +464,27 @@ def _add_runner_options(p: argparse.ArgumentParser) -> None:
 
 
 # --- parser ---------------------------------------------------------------------------------
+
+
+def _add_service_options(p: argparse.ArgumentParser) -> None:
+    from .web.access_log import FORMATS
+    from .web.limits import Limits
+
+    limits = Limits()
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="worker processes, each with its own copy of the model (default 1)")
+    p.add_argument("--threads", type=int, metavar="T",
+                   help="PyTorch threads per worker (default: this machine's cores / N, at least 1)")
+    p.add_argument("--log-format", choices=FORMATS, default="text",
+                   help="one line per request as text (default) or JSON, on stderr")
+    p.add_argument("--max-image-bytes", type=int, default=limits.max_image_bytes, metavar="B",
+                   help=f"largest image accepted, in bytes (default {limits.max_image_bytes:,}); larger: 413")
+    p.add_argument("--max-pixels", type=int, default=limits.max_pixels, metavar="P",
+                   help=f"most pixels (width x height) an image may have (default {limits.max_pixels:,}, "
+                        "4096x4096, also the highest allowed); more: 422")
+    p.add_argument("--timeout", type=float, default=limits.timeout_s, metavar="S",
+                   help=f"seconds one image may take to read (default {limits.timeout_s:g}); longer: 503")
+
 
 
 def _add_train_options(p: argparse.ArgumentParser, ensembles: bool = False) -> None:
@@ -646,14 +673,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="the drawing page and the REST API",
                        description="Serve a page where people draw digits or whole numbers and see them read, "
-                                   "and a JSON API: POST /api/predict, GET /api/health, GET /api/model; "
-                                   "OpenAPI docs at /docs.")
+                                   "and a JSON API: POST /api/predict, GET /api/health (liveness), GET /api/ready "
+                                   "(readiness: the model loaded and warmed), GET /api/model, GET /metrics "
+                                   "(Prometheus); OpenAPI docs at /docs. One log line per request on stderr.")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"checkpoint directory (default {DEFAULT_MODEL})")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--device", help="cpu or cuda[:N]")
     p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
                    help="run the model with PyTorch (default) or ONNX Runtime")
+    _add_service_options(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", help="export a checkpoint to ONNX, checked against PyTorch",

@@ -1,33 +1,38 @@
 """The web service: the drawing page and a JSON API around one Predictor.
 
-`create_app(predictor)` builds the app, so tests inject whatever model they like.
-Every request body is read with a hard size limit before anything parses it, and
-every failure is a JSON error naming the problem; no traceback reaches a client.
+`create_app(predictor)` builds the app, so tests inject whatever model they like;
+`digitlab serve` passes a function that loads it instead (server.py), so that each
+worker process loads its own model, before it takes connections (model_slot.py).
+Request bodies are read with hard limits before anything parses them (body.py,
+limits.py), every request is counted and logged (observe.py), and every failure is
+a JSON error naming the problem; no traceback reaches a client.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+import asyncio
 import logging
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Callable
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from .. import __version__
 from ..recognition.predictor import Predictor
 from ..recognition.preprocess import ImageError
+from .body import IMAGE_TYPES, image_from_request
+from .limits import Limits, check_pixels
+from .metrics import ServiceMetrics, metrics_router
+from .model_slot import ModelSlot
+from .observe import ObserveRequests
 
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
-# a base64 data URL of the largest image, plus JSON or multipart framing
-MAX_BODY_BYTES = MAX_IMAGE_BYTES * 4 // 3 + 64 * 1024
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
+MAX_IMAGE_BYTES = Limits().max_image_bytes
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("digitlab.web")
 
@@ -69,112 +74,123 @@ class Health(BaseModel):
     version: str
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refused with 413 as soon as it passes MAX_BODY_BYTES."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"the request is {int(declared):,} bytes; images up to {MAX_IMAGE_BYTES:,} "
-                                 "bytes are accepted")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise HTTPException(413, f"the request is over {MAX_BODY_BYTES:,} bytes; images up to "
-                                     f"{MAX_IMAGE_BYTES:,} bytes are accepted")
-        chunks.append(chunk)
-    return b"".join(chunks)
+class Ready(BaseModel):
+    status: str
+    load_seconds: float | None  # loading and warming the model
 
 
-def _decode_data_url(text: str) -> bytes:
-    if text.startswith("data:"):
-        header, _, text = text.partition(",")
-        if ";base64" not in header:
-            raise HTTPException(400, "the data URL must be base64-encoded (data:image/png;base64,...)")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise HTTPException(400, "the 'image' field is not valid base64") from None
+class Error(BaseModel):
+    detail: str  # what was wrong, and the limit or setting that applies
 
 
-async def image_from_request(request: Request) -> tuple[bytes, str | None]:
-    """(image bytes, file name) from a multipart upload, a JSON data URL or a raw image body."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await read_body(request)
-    if not body:
-        raise HTTPException(400, "the request body is empty; send an image")
-    if content_type == "multipart/form-data":
-        async def replay():
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        try:
-            form = await Request(request.scope, replay).form(max_files=1, max_fields=10)
-        except Exception:  # the multipart parser raises several kinds on malformed input
-            raise HTTPException(400, "the multipart body could not be parsed") from None
-        uploads = [v for v in form.values() if isinstance(v, UploadFile)]
-        if not uploads:
-            raise HTTPException(400, "the form holds no file; send the image in a field named 'image'")
-        data, name = await uploads[0].read(), uploads[0].filename
-    elif content_type == "application/json":
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise HTTPException(400, "the body is not valid JSON") from None
-        if not isinstance(payload, dict) or not isinstance(payload.get("image"), str):
-            raise HTTPException(422, 'the JSON must be {"image": "data:image/png;base64,..."}')
-        data, name = _decode_data_url(payload["image"]), None
-    elif content_type in IMAGE_TYPES:
-        data, name = body, None
-    else:
-        raise HTTPException(415, f"content type {content_type or '(none)'!r} is not accepted; send "
-                                 "multipart/form-data, application/json or an image/* body")
-    if not data:
-        raise HTTPException(400, "the image is empty (0 bytes)")
-    if len(data) > MAX_IMAGE_BYTES:
-        raise HTTPException(413, f"the image is {len(data):,} bytes; at most {MAX_IMAGE_BYTES:,} are accepted")
-    return data, name
+def _request_body_schema() -> dict:
+    """The three ways to send an image, for OpenAPI (the handler reads the body itself)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {"required": True, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["image"],
+                                           "properties": {"image": {"type": "string", "format": "binary"}}}},
+        "application/json": {"schema": {"type": "object", "required": ["image"], "properties": {
+            "image": {"type": "string", "description": "a data URL: data:image/png;base64,..."}}}},
+        **{kind: binary for kind in IMAGE_TYPES}}}
 
 
-def api_router(predictor: Predictor) -> APIRouter:
+def _errors(described: dict[int, str]) -> dict:
+    """OpenAPI entries for error answers, all {"detail": "..."}."""
+    return {code: {"model": Error, "description": text} for code, text in described.items()}
+
+
+NOT_READY = "the model failed to load (the detail says why)"
+
+
+def _read_within_limits(predictor: Predictor, data: bytes, detail: bool, limits: Limits) -> dict:
+    check_pixels(data, limits)
+    return predictor.read(data, detail)
+
+
+def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["api"])
 
-    @router.post("/predict", response_model=Reading, response_model_exclude_none=True,
+    @router.post("/predict", response_model=Reading, response_model_exclude_unset=True,
                  summary="Read the digits or the number in an image",
-                 responses={400: {"description": "empty body, bad base64 or malformed form"},
-                            413: {"description": "more than 5 MB"},
-                            415: {"description": "a content type that is not an image, form or JSON"},
-                            422: {"description": "not a readable image, too many pixels, or truncated"}})
+                 openapi_extra={"requestBody": _request_body_schema()},
+                 responses=_errors({
+                     400: "empty body, bad base64, JSON nested too deeply or a malformed form",
+                     413: "an image over the byte limit (--max-image-bytes, default 5 MB)",
+                     415: "a content type that is not an image, form or JSON",
+                     422: "not a readable image, too many pixels (--max-pixels), truncated, or a bad query parameter",
+                     503: f"{NOT_READY}, or reading took longer than the limit (--timeout)"}))
     async def predict(request: Request, detail: bool = False) -> dict:
         """Send the image as multipart/form-data (field `image`), as JSON
         `{"image": "data:image/png;base64,..."}`, or as a raw image/* body. With
         `detail=true` each digit also carries the 28x28 image the model saw and all ten
         probabilities."""
-        data, name = await image_from_request(request)
+        predictor = slot.get()
+        data, name = await image_from_request(request, limits)
         try:
-            result = await run_in_threadpool(predictor.read, data, detail)
+            # abandoned on timeout: the client gets its answer now, the thread finishes on its own
+            work = anyio.to_thread.run_sync(_read_within_limits, predictor, data, detail, limits,
+                                            abandon_on_cancel=True)
+            result = await asyncio.wait_for(work, limits.timeout_s)
+        except TimeoutError:
+            raise HTTPException(503, f"reading the image took longer than {limits.timeout_s:g} s (--timeout)") from None
         except ImageError as e:
             raise HTTPException(422, str(e)) from None
+        request.state.reading = {"digits": len(result["digits"]), "rejected": result["rejected"]}
         return {"file": name, **result}
 
-    @router.get("/health", response_model=Health, summary="Liveness")
+    @router.get("/health", response_model=Health, summary="Liveness: the process answers")
     async def health() -> dict:
         return {"status": "ok", "version": __version__}
 
-    @router.get("/model", response_model=ModelInfo, summary="The model being served")
+    @router.get("/ready", response_model=Ready, summary="Readiness: the model is loaded and warmed",
+                responses=_errors({503: NOT_READY}))
+    async def ready() -> dict:
+        slot.get()
+        return {"status": "ready", "load_seconds": slot.load_seconds}
+
+    @router.get("/model", response_model=ModelInfo, summary="The model being served",
+                responses=_errors({503: NOT_READY}))
     async def model() -> dict:
-        return predictor.info
+        return slot.get().info
 
     return router
 
 
-def create_app(predictor: Predictor) -> FastAPI:
-    app = FastAPI(title="digitlab", version=__version__,
+def create_app(predictor: Predictor | None = None, *, load: Callable[[], Predictor] | None = None,
+               limits: Limits = Limits()) -> FastAPI:
+    """The app around a loaded `predictor` (tests), or around the one `load` returns,
+    called as the server starts, before it accepts connections (`digitlab serve`)."""
+    if (predictor is None) == (load is None):
+        raise ValueError("pass a predictor or a load function, not both or neither")
+    slot, metrics = ModelSlot(predictor), ServiceMetrics()
+    if predictor is not None:
+        metrics.load_seconds.set(slot.load_seconds)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if load is not None:  # the server accepts connections only after this
+            await anyio.to_thread.run_sync(slot.load, load)
+            if slot.ready:
+                metrics.load_seconds.set(slot.load_seconds)
+        yield
+
+    app = FastAPI(title="digitlab", version=__version__, lifespan=lifespan,
                   description="Draw a digit or a number; a neural network trained on MNIST reads it.")
-    app.include_router(api_router(predictor))
+    app.include_router(api_router(slot, limits))
+    app.include_router(metrics_router(metrics))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(ObserveRequests, metrics=metrics)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # one string, like every other error here: "query parameter 'detail': Input should be ..."
+        problems = "; ".join(f"{' '.join(map(str, e['loc'][:-1]))} parameter {e['loc'][-1]!r}: {e['msg']}"
+                             for e in exc.errors())
+        return JSONResponse({"detail": problems}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
