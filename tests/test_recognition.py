@@ -1,4 +1,5 @@
 import dataclasses
+import io
 import json
 
 import numpy as np
@@ -79,7 +80,10 @@ def test_polarity_size_and_format_do_not_matter(reader, mnist):
     rgba.putalpha(big)  # black ink, its strength in the alpha channel, on a transparent canvas
     gif = png_bytes(Image.fromarray(255 - np.asarray(big)).convert("P"), "GIF")
     webp = png_bytes(Image.fromarray(255 - np.asarray(big)), "WEBP")
-    for data in (light_on_dark, dark_on_light_jpeg, png_bytes(rgba), gif, webp):
+    # 16-bit grayscale using the whole range: scaled to 8 bits, not clipped to 255
+    sixteen = png_bytes(Image.fromarray(np.asarray(big).astype(np.uint16) * 257))
+    assert Image.open(io.BytesIO(sixteen)).mode.startswith("I")
+    for data in (light_on_dark, dark_on_light_jpeg, png_bytes(rgba), gif, webp, sixteen):
         assert reader.read(data)["number"] == "7"
 
 

@@ -72,6 +72,10 @@ def decode_image(data: bytes) -> np.ndarray:
         ink_is_dark = not opaque.any() or gray[opaque].mean() < 128
         paper = 255.0 if ink_is_dark else 0.0
         return gray * alpha + paper * (1 - alpha)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit grayscale PNGs open as these
+        values = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        return np.clip(values * (255.0 / top), 0, 255)  # scaled, not clipped: full-range ink stays ink
     return np.asarray(image.convert("L"), dtype=np.float32)
 
 
