@@ -42,9 +42,9 @@ from ..data.mnist_style import to_mnist
 from .preprocess import MAX_DIGITS, Digit, Piece
 
 WIDE = 0.95  # a group wider than this share of its height may be several digits
-MIN_SPAN, MAX_SPAN = 0.1, 1.3  # a digit's width, as a share of the group's height
+MIN_SPAN, MAX_SPAN = 0.1, 1.15  # a digit's width, as a share of the group's height
 CUT_SPACING = 0.12  # candidate cuts at least this share of the height apart
-WORK_HEIGHT = 40  # pixels: a taller group is cut at this height
+WORK_HEIGHT = 56  # pixels: a taller group is cut at this height
 REACH = 0.25  # a cut path strays at most this share of the height from its column
 MAX_CUTS = 24
 SPLIT_MARGIN = 0.0  # log-probability a split must gain over reading the group as one digit
@@ -123,21 +123,21 @@ def cut_paths(ink: np.ndarray, starts: list[int], reach: int) -> dict[int, np.nd
                             np.concatenate([cost[:, 1:], blocked], 1)])
         moves[y] = options.argmin(0) - 1
         cost = band[y] + detour + options.min(0) + 0.002 * (moves[y] != 0)
-    paths = {}
-    for i, start in enumerate(starts):
-        path = np.empty(h, np.int64)
-        x = int(cost[i].argmin())
-        for y in range(h - 1, -1, -1):
-            path[y] = x
-            x += int(moves[y, i, x])  # the column it came from in the row above
-        paths[start] = path - reach + start
-    return paths
+    every = np.arange(len(starts))
+    x = cost.argmin(1)
+    path = np.empty((h, len(starts)), np.int64)
+    for y in range(h - 1, -1, -1):  # back up all paths together
+        path[y] = x
+        x = x + moves[y, every, x]  # the column each came from in the row above
+    columns = path - reach + np.asarray(starts)
+    return {start: columns[:, i] for i, start in enumerate(starts)}
 
 
-def candidate_spans(piece: Piece, shear: float) -> list[tuple[tuple[int, int], np.ndarray]]:
+def candidate_spans(piece: Piece, shear: float) -> list[tuple[tuple[int, int], np.ndarray, int]]:
     """Every span of a stroke group between two cut paths that could hold one digit, with its
-    ink (in the group's crop): cuts are found on the upright ink, each span keeps the ink as
-    drawn (the model has seen slanted digits: MNIST's own lean)."""
+    ink and the column of the group's crop where that ink starts: cuts are found on the
+    upright ink, each span keeps the ink as drawn (the model has seen slanted digits:
+    MNIST's own lean)."""
     upright, offset = _deslant(piece.ink, shear)
     rows = np.nonzero(upright.max(1) > 0.25)[0]
     if len(rows) == 0:
@@ -150,14 +150,20 @@ def candidate_spans(piece: Piece, shear: float) -> list[tuple[tuple[int, int], n
     paths[int(cols[0])] = np.full(h, int(cols[0]))
     paths[int(cols[-1]) + 1] = np.full(h, int(cols[-1]) + 1)
     cuts = sorted(paths)
-    ys, xs = np.mgrid[0:h, 0:w]
-    landing = xs - shear * (h - 1 - ys) + offset  # where each pixel of the group lands once upright
+    lean = shear * (h - 1 - np.arange(h)) - offset  # a pixel at column x of row y lands at x - lean[y]
+    landing = np.arange(w)[None, :] - lean[:, None]
     total = float(piece.ink.sum())
     out = []
     for a, b in _spans(cuts, height):
-        part = piece.ink * ((landing >= paths[a][:, None]) & (landing < paths[b][:, None]))
+        # only the columns the span can reach are looked at
+        lo = max(0, int(np.floor((paths[a] + lean).min())))
+        hi = min(w, int(np.ceil((paths[b] + lean).max())) + 1)
+        if hi <= lo:
+            continue
+        inside = (landing[:, lo:hi] >= paths[a][:, None]) & (landing[:, lo:hi] < paths[b][:, None])
+        part = piece.ink[:, lo:hi] * inside
         if part.sum() >= 0.02 * total and part.max() > 0:
-            out.append(((a, b), part))
+            out.append(((a, b), part, lo))
     return out
 
 
@@ -189,7 +195,8 @@ def split_piece(piece: Piece, classify: Callable[[np.ndarray], np.ndarray],
     factor = min(1.0, WORK_HEIGHT / piece.ink.shape[0])  # cut at a working size: a big drawing costs no more
     small = piece if factor == 1.0 else Piece(_resize(piece.ink, factor), piece.box)
     spans = {shear: candidate_spans(small, shear) for shear in shears}
-    inks = [part for found in spans.values() for _, part in found]
+    inks = [part for found in spans.values() for _, part, _ in found]
+    lefts = [left for found in spans.values() for _, _, left in found]
     if not inks:
         return None
     images = np.stack([to_mnist(part / part.max()) for part in inks])
@@ -197,7 +204,7 @@ def split_piece(piece: Piece, classify: Callable[[np.ndarray], np.ndarray],
     scores = np.log(np.maximum(probs.max(1), 1e-12))
     winner, k = None, 0
     for shear, found in spans.items():
-        index = {span: k + i for i, (span, _) in enumerate(found)}
+        index = {span: k + i for i, (span, _, _) in enumerate(found)}
         k += len(found)
         if not found:
             continue
@@ -207,7 +214,7 @@ def split_piece(piece: Piece, classify: Callable[[np.ndarray], np.ndarray],
             winner = (result[0], [index[span] for span in result[1]])
     if winner is None:
         return None
-    readings = [Reading(Digit(images[i], _box(inks[i], piece.box, factor)), probs[i]) for i in winner[1]]
+    readings = [Reading(Digit(images[i], _box(inks[i], lefts[i], piece.box, factor)), probs[i]) for i in winner[1]]
     return readings, float(winner[0])
 
 
@@ -217,11 +224,13 @@ def _resize(ink: np.ndarray, factor: float) -> np.ndarray:
     return np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").resize(size, Image.Resampling.BOX))
 
 
-def _box(part: np.ndarray, origin: tuple[int, int, int, int], factor: float) -> tuple[int, int, int, int]:
-    """The box, in the input image, of a span's ink (`part`, in the group's crop scaled by `factor`)."""
+def _box(part: np.ndarray, left: int, origin: tuple[int, int, int, int], factor: float) -> tuple[int, int, int, int]:
+    """The box, in the input image, of a span's ink (`part`, from column `left` of the group's
+    crop scaled by `factor`)."""
     ys, xs = np.nonzero(part > 0.25)
     if len(xs) == 0:
         ys, xs = np.nonzero(part > 0)
+    xs = xs + left
     x0, x1 = int(xs.min() / factor), int(np.ceil((xs.max() + 1) / factor))
     y0, y1 = int(ys.min() / factor), int(np.ceil((ys.max() + 1) / factor))
     return (origin[0] + x0, origin[1] + y0, min(x1, origin[2]) - x0, min(y1, origin[3]) - y0)
