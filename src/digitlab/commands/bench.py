@@ -1,0 +1,24 @@
+"""`digitlab bench`: this machine's training and inference speed."""
+
+from __future__ import annotations
+
+
+def cmd_bench(args) -> int:
+    from ..bench import run_bench
+    from ..files import write_json_atomic
+
+    result = run_bench(quick=args.quick)
+    write_json_atomic(args.out, result)
+    print(f"written: {args.out}")
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's commands to the `digitlab` parser."""
+    p = sub.add_parser("bench", help="training and inference speed of this machine, as JSON",
+                       description="matmul GFLOP/s; per preset, training images/s in fp32 and bf16 against a plain "
+                                   "PyTorch loop; inference latency and throughput with PyTorch and ONNX Runtime; "
+                                   "the fast recipe's time to 99%% (not with --quick); peak memory.")
+    p.add_argument("--quick", action="store_true", help="fewer steps and no fast-recipe runs (under a minute)")
+    p.add_argument("--out", default="bench.json", help="where to write the results (default bench.json)")
+    p.set_defaults(func=cmd_bench)

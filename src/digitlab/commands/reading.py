@@ -1,0 +1,137 @@
+"""`digitlab predict`, `serve` and `export`: reading drawings with a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import DigitlabError
+from .common import print_json
+
+
+# --- reading drawings: predict, serve ------------------------------------------------------
+
+DEFAULT_MODEL = "runs/default/best"  # what `make run` trains
+
+
+def _load_predictor(args):
+    from ..recognition.predictor import Predictor
+
+    if not Path(args.model).exists() and args.model == DEFAULT_MODEL:
+        raise DigitlabError(f"no model at {DEFAULT_MODEL}: run `make run` (or `digitlab train --out runs/default`) "
+                            "first, or pass --model CKPT")
+    return Predictor.load(args.model, device=args.device, runtime=args.runtime)
+
+
+def cmd_predict(args) -> int:
+    from ..recognition.preprocess import ImageError
+
+    predictor = _load_predictor(args)
+    results, failed = [], 0
+    for name in args.images:
+        try:
+            data = Path(name).read_bytes()
+            result = {"file": name, **predictor.read(data)}
+        except OSError as e:
+            result, failed = {"file": name, "error": f"cannot read {name}: {e.strerror or e}"}, failed + 1
+        except ImageError as e:
+            result, failed = {"file": name, "error": str(e)}, failed + 1
+        results.append(result)
+        if not args.json:
+            if "error" in result:
+                print(f"{name}: error: {result['error']}")
+            elif result["number"] is None:
+                print(f"{name}: {result['reason']}")
+            else:
+                confidences = " ".join(f"{d['digit']}:{d['confidence']:.3f}" for d in result["digits"])
+                flag = f"  (rejected: {result['reason']})" if result["rejected"] else ""
+                print(f"{name}: {result['number']}  [{confidences}]{flag}")
+    if args.json:
+        print_json(results if len(results) > 1 else results[0])
+    return 2 if failed else 0
+
+
+def cmd_serve(args) -> int:
+    from ..web.limits import Limits
+    from ..web.server import ServeConfig, serve
+
+    config = ServeConfig(model=args.model, device=args.device, runtime=args.runtime, host=args.host, port=args.port,
+                         workers=args.workers, threads=args.threads, log_format=args.log_format,
+                         limits=Limits(args.max_image_bytes, args.max_pixels, args.timeout))
+    if args.workers < 1 or (args.threads is not None and args.threads < 1):
+        raise DigitlabError(f"--workers and --threads must be at least 1, not {args.workers} and {args.threads}")
+    # checked (and its rejection threshold cached) once here; then each worker loads it
+    checkpoint = _load_predictor(args).checkpoint.path
+    print(f"serving {checkpoint} on http://{args.host}:{args.port}/ with {args.workers} worker(s), "
+          f"{config.threads_per_worker} thread(s) each  (API docs at /docs, metrics at /metrics; Ctrl-C stops)",
+          flush=True)
+    serve(config)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from ..recognition.onnx_export import TOLERANCE, export_onnx
+    from ..training.checkpoint import load_checkpoint
+
+    difference = export_onnx(load_checkpoint(args.checkpoint), args.onnx)
+    print(f"wrote {args.onnx}: ONNX Runtime matches PyTorch within {difference:.2e} (max abs logit difference; "
+          f"tolerance {TOLERANCE:g})")
+    return 0
+
+
+def _add_service_options(p: argparse.ArgumentParser) -> None:
+    from ..web.access_log import FORMATS
+    from ..web.limits import Limits
+
+    limits = Limits()
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="worker processes, each with its own copy of the model (default 1)")
+    p.add_argument("--threads", type=int, metavar="T",
+                   help="PyTorch threads per worker (default: this machine's cores / N, at least 1)")
+    p.add_argument("--log-format", choices=FORMATS, default="text",
+                   help="one line per request as text (default) or JSON, on stderr")
+    p.add_argument("--max-image-bytes", type=int, default=limits.max_image_bytes, metavar="B",
+                   help=f"largest image accepted, in bytes (default {limits.max_image_bytes:,}); larger: 413")
+    p.add_argument("--max-pixels", type=int, default=limits.max_pixels, metavar="P",
+                   help=f"most pixels (width x height) an image may have (default {limits.max_pixels:,}, "
+                        "4096x4096, also the highest allowed); more: 422")
+    p.add_argument("--timeout", type=float, default=limits.timeout_s, metavar="S",
+                   help=f"seconds one image may take to read (default {limits.timeout_s:g}); longer: 503")
+
+
+def register(sub) -> None:
+    """Add this module's commands to the `digitlab` parser."""
+    p = sub.add_parser("predict", help="read the digits or number in image files",
+                       description="Each image (PNG, JPEG, WebP, GIF; dark ink on light paper or the reverse) is "
+                                   "normalized the way MNIST was made, split into digits left to right and read; "
+                                   "a shape the model is not confident about is reported as rejected.")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"checkpoint directory (default {DEFAULT_MODEL})")
+    p.add_argument("--json", action="store_true",
+                   help='print {"file", "number", "digits": [{"digit", "confidence", "top3", "box"}], '
+                        '"rejected", "reason"} per image')
+    p.add_argument("--device", help="cpu or cuda[:N]")
+    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                   help="run the model with PyTorch (default) or ONNX Runtime (exported once, kept as model.onnx)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("serve", help="the drawing page and the REST API",
+                       description="Serve a page where people draw digits or whole numbers and see them read, "
+                                   "and a JSON API: POST /api/predict, GET /api/health (liveness), GET /api/ready "
+                                   "(readiness: the model loaded and warmed), GET /api/model, GET /metrics "
+                                   "(Prometheus); OpenAPI docs at /docs. One log line per request on stderr.")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"checkpoint directory (default {DEFAULT_MODEL})")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--device", help="cpu or cuda[:N]")
+    p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                   help="run the model with PyTorch (default) or ONNX Runtime")
+    _add_service_options(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX, checked against PyTorch",
+                       description="Write the model as ONNX (raw pixels in, logits out, dynamic batch) and print "
+                                   "the largest difference between ONNX Runtime's and PyTorch's logits.")
+    p.add_argument("checkpoint", help="checkpoint directory")
+    p.add_argument("--onnx", required=True, metavar="OUT", help="where to write the .onnx file")
+    p.set_defaults(func=cmd_export)
