@@ -8,13 +8,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..data.mnist import load_mnist
 from ..device import pick_device, resolve_precision
 from ..errors import DigitlabError
 from ..models.inference import predict_probs
 from ..training.checkpoint import load_checkpoint
 from ..training.ensemble import is_ensemble, load_ensemble
-from ..training.trainer import validation_images
+from ..training.trainer import split_images
 
 SPLITS = ("test", "val")
 
@@ -45,15 +44,12 @@ def evaluate_checkpoint(path: str | Path, device: str | None = None, precision: 
         checkpoints, use_tta = ensemble.checkpoints, ensemble.tta if tta is None else tta
     else:
         checkpoints, use_tta = [load_checkpoint(path, dev)], bool(tta)
-    if split == "test":
-        data = load_mnist()
-        images, labels = data.test_images, data.test_labels
-    else:
+    if split == "val":
         keys = ("val_size", "split_seed", "folds", "fold")
         splits = {tuple((c.meta.get("train_config") or {}).get(k) for k in keys) for c in checkpoints}
         if len(splits) > 1:
             raise DigitlabError(f"the members of {path} held out different validation images")
-        images, labels = validation_images(checkpoints[0])
+    images, labels = split_images(checkpoints[0], split)
     prec = resolve_precision(precision, dev)
     member_probs = [predict_probs([c.model], images, dev, prec, tta=use_tta) for c in checkpoints]
     result = prob_metrics(torch.stack(member_probs).mean(0), labels)

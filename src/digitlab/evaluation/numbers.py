@@ -18,11 +18,10 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ..data.mnist import load_mnist
 from ..data.numbers import STYLES, numbers
 from ..data.splits import stratified_take
 from ..recognition.predictor import Predictor
-from ..training.trainer import validation_images
+from ..training.trainer import split_images
 
 NUMBERS = 1000
 SINGLE_DIGITS = 2000  # at most; twice the numbers read
@@ -52,13 +51,6 @@ class NumbersResult:
                 "ms_per_number": self.ms_per_number}
 
 
-def _digits(predictor: Predictor, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if split == "test":
-        data = load_mnist()
-        return data.test_images, data.test_labels
-    return validation_images(predictor.checkpoint)
-
-
 def _as_drawing(image: np.ndarray) -> np.ndarray:
     """A generated number (ink high) as a scanned drawing: dark ink on white paper."""
     return 255.0 - image.astype(np.float32)
@@ -66,7 +58,7 @@ def _as_drawing(image: np.ndarray) -> np.ndarray:
 
 def numbers_evaluation(predictor: Predictor, split: str = "test", n: int = NUMBERS, seed: int = 0,
                        lengths: tuple[int, int] = (3, 5), single: int = SINGLE_DIGITS) -> NumbersResult:
-    images, labels = _digits(predictor, split)
+    images, labels = split_images(predictor.checkpoint, split)
     made = numbers(n, images, labels, seed=seed, lengths=lengths)
     tallies = {reader: defaultdict(lambda: [0, 0, 0, 0]) for reader in READERS}  # right, count, edits, digits
     spent = 0.0

@@ -25,14 +25,13 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from ..data.degrade import DEGRADATIONS, degraded_sets
-from ..data.mnist import load_mnist
 from ..data.negatives import ALL_FAMILIES, PER_FAMILY, render_family
 from ..errors import DigitlabError
 from ..files import atomic_dir, check_output_dir
 from ..models.inference import predict_logits
 from ..recognition.rejection import digit_scores, rejection_threshold
 from ..training.checkpoint import Checkpoint
-from ..training.trainer import validation_images
+from ..training.trainer import split_images
 
 DEGRADED_DIGITS = 2000
 
@@ -60,20 +59,15 @@ def _fpr_at_tpr(positive: np.ndarray, negative: np.ndarray, tpr: float = 0.95) -
 def _digit_sets(checkpoint: Checkpoint, split: str, degraded: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Digit sets, name -> (images, labels): the split's digits, then degraded copies of a
     stratified part of them (seed 1: not the part calibration degraded)."""
-    if split == "test":
-        data = load_mnist()
-        images, labels = data.test_images, data.test_labels
-    else:
-        images, labels = validation_images(checkpoint)
+    images, labels = split_images(checkpoint, split)
     return {"mnist": (images, labels), **degraded_sets(images, labels, degraded, seed=1)}
 
 
 def open_set_evaluation(checkpoint: Checkpoint, device: torch.device, split: str = "test",
                         per_family: int = PER_FAMILY, degraded: int = DEGRADED_DIGITS, seed: int = 0) -> OpenSet:
-    if split not in ("test", "val"):
-        raise DigitlabError(f"split {split!r}: choose from test, val")
     if per_family < 10 or degraded < 10:
         raise DigitlabError("open-set evaluation needs at least 10 non-digits per family and 10 degraded digits")
+    sets = _digit_sets(checkpoint, split, degraded)  # first: an unknown split is refused before any work
     calibration = rejection_threshold(checkpoint, device)
     threshold = calibration["threshold"]
     model = checkpoint.model
@@ -81,7 +75,6 @@ def open_set_evaluation(checkpoint: Checkpoint, device: torch.device, split: str
     def probs_of(images: torch.Tensor) -> np.ndarray:
         return torch.softmax(predict_logits(model, images, device), 1).numpy()
 
-    sets = _digit_sets(checkpoint, split, degraded)
     source = sets["mnist"][0]  # pieces of digits are cut from the same split's digits
     scores, digits = {}, {}
     for name, (images, labels) in sets.items():

@@ -71,6 +71,17 @@ def make_split(cfg: TrainConfig, device: torch.device) -> Split:
     return Split(x[train_idx].to(device), y[train_idx].to(device), x[val_idx], y[val_idx])
 
 
+def split_images(checkpoint: Checkpoint, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The digits of `split` for a checkpoint: the 10k test images, or its own validation
+    images ("val")."""
+    if split == "test":
+        data = load_mnist()
+        return data.test_images, data.test_labels
+    if split == "val":
+        return validation_images(checkpoint)
+    raise DigitlabError(f"split {split!r}: choose from test, val")
+
+
 def validation_images(checkpoint: Checkpoint) -> tuple[torch.Tensor, torch.Tensor]:
     """The checkpoint's own validation images and labels, split as its training run split them
     (held-out set or fold); a checkpoint without a training config gets the default split."""
