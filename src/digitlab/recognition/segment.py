@@ -18,8 +18,10 @@ touches. Such a group is over-segmented and the classifier picks the cut:
    height wide) is cut out as drawn, normalized as a digit and classified, all spans of
    all slants in one batch;
 4. the reading is the path of spans from the left edge to the right edge with the best
-   total log top-probability (dynamic programming; LeCun et al. 1998, "Gradient-based
-   learning applied to document recognition", heuristic over-segmentation). A model
+   total log digit score (`rejection.digit_scores`, the top probability: the score the
+   "not a digit" threshold is set on; dynamic programming; LeCun et al. 1998,
+   "Gradient-based learning applied to document recognition", heuristic
+   over-segmentation). A model
    trained with non-digits (pieces of digits, two digits overlapping) is unsure on half
    a digit or two at once, so a right cut scores best.
 
@@ -40,6 +42,7 @@ from scipy import ndimage
 
 from ..data.mnist_style import to_mnist
 from .preprocess import MAX_DIGITS, Digit, Piece
+from .rejection import digit_scores
 
 WIDE = 0.95  # a group wider than this share of its height may be several digits
 MIN_SPAN, MAX_SPAN = 0.1, 1.15  # a digit's width, as a share of the group's height
@@ -201,7 +204,7 @@ def split_piece(piece: Piece, classify: Callable[[np.ndarray], np.ndarray],
         return None
     images = np.stack([to_mnist(part / part.max()) for part in inks])
     probs = classify(images)
-    scores = np.log(np.maximum(probs.max(1), 1e-12))
+    scores = _log(digit_scores(probs))
     winner, k = None, 0
     for shear, found in spans.items():
         index = {span: k + i for i, (span, _, _) in enumerate(found)}
@@ -216,6 +219,10 @@ def split_piece(piece: Piece, classify: Callable[[np.ndarray], np.ndarray],
         return None
     readings = [Reading(Digit(images[i], _box(inks[i], lefts[i], piece.box, factor)), probs[i]) for i in winner[1]]
     return readings, float(winner[0])
+
+
+def _log(score):
+    return np.log(np.maximum(score, 1e-12))
 
 
 def _resize(ink: np.ndarray, factor: float) -> np.ndarray:
@@ -244,16 +251,17 @@ def read_digits(pieces: list[Piece], classify: Callable[[np.ndarray], np.ndarray
         return []
     whole = np.stack([to_mnist(p.ink) for p in pieces])
     probs = classify(whole)
+    scores = digit_scores(probs)  # the "not a digit" score the threshold is set on
     out: list[Reading] = []
-    for piece, image, p in zip(pieces, whole, probs):
+    for piece, image, p, score in zip(pieces, whole, probs, scores):
         one = [Reading(Digit(image, piece.box), p)]
         x, y, w, h = piece.box
-        if split and (w > WIDE * h or p.max() < threshold):
+        if split and (w > WIDE * h or score < threshold):
             parts = split_piece(piece, classify)
             margin = SPLIT_MARGIN if w > WIDE * h else NARROW_MARGIN
             # a split is taken only when it reads better and every digit of it is a digit
-            if (parts is not None and parts[1] > np.log(max(p.max(), 1e-12)) + margin
-                    and all(r.probs.max() >= threshold for r in parts[0])):
+            if (parts is not None and parts[1] > _log(score) + margin
+                    and (digit_scores(np.stack([r.probs for r in parts[0]])) >= threshold).all()):
                 one = parts[0]
         out.extend(one)
     return out[:MAX_DIGITS]
