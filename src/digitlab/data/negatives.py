@@ -18,6 +18,7 @@ generated as negatives; the held-out "letters-ambiguous" family measures them ap
 
 from __future__ import annotations
 
+import hashlib
 import math
 import string
 from dataclasses import dataclass
@@ -436,10 +437,28 @@ def family_counts(n: int, families: tuple[str, ...] = FAMILIES) -> dict[str, int
     return dict(zip(families, counts.tolist()))
 
 
+_BANKS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # the last banks rendered in this process
+KEPT_BANKS = 2
+
+
 def negative_bank(n: int, part: str = "train", seed: int = 0, digits: np.ndarray | torch.Tensor | None = None,
                   families: tuple[str, ...] = FAMILIES) -> tuple[torch.Tensor, torch.Tensor]:
     """A bank of `n` non-digits mixed by family: uint8 images n x 28 x 28 and each one's
-    family index (into `families`). Training samples batches from it and augments them."""
+    family index (into `families`). Training samples batches from it and augments them.
+
+    Rendering takes seconds; the trials of a study or search that share their training
+    digits (same fold and subset) share one bank, kept here while it is among the last
+    KEPT_BANKS asked for. The tensors returned are read-only by convention."""
+    cut_from = b"" if digits is None else (digits.numpy() if torch.is_tensor(digits) else np.asarray(digits)).tobytes()
+    key = (n, part, seed, tuple(families), hashlib.sha256(cut_from).hexdigest())
+    if key not in _BANKS:
+        while len(_BANKS) >= KEPT_BANKS:
+            del _BANKS[next(iter(_BANKS))]
+        _BANKS[key] = _render_bank(n, part, seed, digits, families)
+    return _BANKS[key]
+
+
+def _render_bank(n: int, part: str, seed: int, digits, families: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = [], []
     for k, (family, count) in enumerate(family_counts(n, families).items()):
         images.append(render_family(family, count, part, seed, digits))
