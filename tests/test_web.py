@@ -65,7 +65,7 @@ FORM_WITHOUT_FILE = (b'--XX\r\nContent-Disposition: form-data; name="field"\r\n\
                      {"content-type": "multipart/form-data; boundary=XX"})
 
 
-@pytest.mark.parametrize("kwargs, status, fragment", [
+BAD_BODIES = [  # (request, status, a fragment of the detail): /api/explain must answer each the same way
     (dict(content=b"", headers={"content-type": "image/png"}), 400, "empty"),
     (dict(content=b"\x00" * (MAX_IMAGE_BYTES + 1), headers={"content-type": "image/png"}), 413, "bytes"),
     (dict(files={"image": ("big.png", b"\x00" * (MAX_IMAGE_BYTES + 10), "image/png")}), 413, "bytes"),
@@ -80,7 +80,10 @@ FORM_WITHOUT_FILE = (b'--XX\r\nContent-Disposition: form-data; name="field"\r\n\
     (dict(content=b"some text", headers={"content-type": "text/plain"}), 415, "text/plain"),
     (dict(files={"note": ("a.txt", b"x", "text/plain")}, data={}), 422, "not a readable image"),
     (dict(content=FORM_WITHOUT_FILE[0], headers=FORM_WITHOUT_FILE[1]), 400, "no file"),
-])
+]
+
+
+@pytest.mark.parametrize("kwargs, status, fragment", BAD_BODIES)
 def test_bad_requests_get_a_json_4xx_naming_the_problem(client, kwargs, status, fragment):
     response = client.post("/api/predict", **kwargs)
     assert response.status_code == status, response.text

@@ -14,7 +14,7 @@ from .common import print_json
 DEFAULT_MODEL = "runs/default/best"  # what `make run` trains
 
 
-def _load_predictor(args):
+def load_predictor(args):
     from ..recognition.predictor import Predictor
 
     if not Path(args.model).exists() and args.model == DEFAULT_MODEL:
@@ -26,7 +26,7 @@ def _load_predictor(args):
 def cmd_predict(args) -> int:
     from ..recognition.preprocess import ImageError
 
-    predictor = _load_predictor(args)
+    predictor = load_predictor(args)
     results, failed = [], 0
     for name in args.images:
         try:
@@ -61,7 +61,7 @@ def cmd_serve(args) -> int:
     if args.workers < 1 or (args.threads is not None and args.threads < 1):
         raise DigitlabError(f"--workers and --threads must be at least 1, not {args.workers} and {args.threads}")
     # checked (and its rejection threshold cached) once here; then each worker loads it
-    checkpoint = _load_predictor(args).checkpoint.path
+    checkpoint = load_predictor(args).checkpoint.path
     print(f"serving {checkpoint} on http://{args.host}:{args.port}/ with {args.workers} worker(s), "
           f"{config.threads_per_worker} thread(s) each  (API docs at /docs, metrics at /metrics; Ctrl-C stops)",
           flush=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch.nn as nn
 
 from .presets import ModelSpec
-from .spec import layer_shapes, parse_spec
+from .spec import Layer, layer_shapes, parse_spec
 
 
 def _counts(module: nn.Module | None) -> tuple[int, int]:
@@ -26,6 +26,13 @@ _NAMES = {"conv": "Conv2D", "dense": "Dense", "maxpool": "MaxPooling2D", "avgpoo
           "batchnorm": "BatchNormalization", "act": "Activation"}
 
 
+def keras_name(layer: Layer) -> str:
+    """The layer's class name in Keras: Conv2D, MaxPooling2D, ReLU, Activation(tanh), ..."""
+    if layer.kind == "act":
+        return {"relu": "ReLU", "leaky_relu": "LeakyReLU"}.get(layer.args["fn"], f"Activation({layer.args['fn']})")
+    return _NAMES[layer.kind]
+
+
 def summarize(model_spec: ModelSpec) -> dict:
     model = model_spec.build()
     layers = parse_spec(model_spec.spec)
@@ -36,9 +43,7 @@ def summarize(model_spec: ModelSpec) -> dict:
         is_softmax = layer.kind == "act" and layer.args["fn"] == "softmax"
         module = None if is_softmax else next(modules)
         trainable, frozen = _counts(module)
-        kind = _NAMES[layer.kind]
-        if layer.kind == "act":
-            kind = {"relu": "ReLU", "leaky_relu": "LeakyReLU"}.get(layer.args["fn"], f"Activation({layer.args['fn']})")
+        kind = keras_name(layer)
         keras_shape = [*shape[1:], shape[0]]  # Keras prints channels last: (H, W, C)
         rows.append({"layer": kind, "token": layer.token, "output_shape": keras_shape,
                      "params": trainable + frozen, "trainable": trainable, "non_trainable": frozen})

@@ -23,7 +23,7 @@ from ..models.inference import predict_logits
 from ..training.checkpoint import Checkpoint, load_checkpoint
 from .preprocess import decode_image, find_pieces
 from .rejection import REJECT_RATE, digit_scores, rejection_threshold
-from .segment import read_digits
+from .segment import Reading, read_digits
 
 if TYPE_CHECKING:
     from .onnx_export import OnnxLogits
@@ -135,7 +135,14 @@ class Predictor:
     def read_gray(self, gray: np.ndarray, with_images: bool = False, split: bool = True) -> dict:
         """`read` for a decoded grayscale picture (H x W, 0..255, either polarity). With
         `split` false, each group of touching strokes is read as one digit (no splitting)."""
-        readings = read_digits(find_pieces(gray), self.classify, self.threshold, split=split)
+        return self.describe(self.readings(gray, split), with_images)
+
+    def readings(self, gray: np.ndarray, split: bool = True) -> list[Reading]:
+        """Each digit of a decoded picture, left to right: its 28x28 input, box and probabilities."""
+        return read_digits(find_pieces(gray), self.classify, self.threshold, split=split)
+
+    def describe(self, readings: list[Reading], with_images: bool = False) -> dict:
+        """The answer `read` gives for these readings."""
         if not readings:
             return {"number": None, "digits": [], "rejected": True, "reason": "no ink: the image is blank"}
         out = []

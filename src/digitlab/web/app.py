@@ -10,26 +10,26 @@ a JSON error naming the problem; no traceback reaches a client.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Callable
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
 
 from .. import __version__
 from ..recognition.predictor import Predictor
-from ..recognition.preprocess import ImageError
-from .body import IMAGE_TYPES, image_from_request
-from .limits import Limits, check_pixels
+from .explain import explain_router
+from .image_work import run_image_work
+from .limits import Limits
 from .metrics import ServiceMetrics, metrics_router
 from .model_slot import ModelSlot
+from .schemas import (IMAGE_ROUTE_ERRORS, NOT_READY, Health, ModelInfo, Ready, Reading, error_responses,
+                      request_body_schema)
 from .observe import ObserveRequests
 
 MAX_IMAGE_BYTES = Limits().max_image_bytes
@@ -37,104 +37,20 @@ STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("digitlab.web")
 
 
-class TopGuess(BaseModel):
-    digit: int
-    probability: float
-
-
-class DigitReading(BaseModel):
-    digit: int
-    confidence: float
-    top3: list[TopGuess]
-    box: list[int]  # x, y, width, height in the image
-    image: str | None = None  # the 28x28 input the model saw, as a PNG data URL (with ?detail=true)
-    probabilities: list[float] | None = None  # all ten (with ?detail=true)
-
-
-class Reading(BaseModel):
-    file: str | None = None
-    number: str | None
-    digits: list[DigitReading]
-    rejected: bool
-    reason: str | None
-
-
-class ModelInfo(BaseModel):
-    name: str
-    spec: str
-    parameters: int
-    val_accuracy: float | None
-    rejection_threshold: float
-    path: str
-    runtime: str
-
-
-class Health(BaseModel):
-    status: str
-    version: str
-
-
-class Ready(BaseModel):
-    status: str
-    load_seconds: float | None  # loading and warming the model
-
-
-class Error(BaseModel):
-    detail: str  # what was wrong, and the limit or setting that applies
-
-
-def _request_body_schema() -> dict:
-    """The three ways to send an image, for OpenAPI (the handler reads the body itself)."""
-    binary = {"schema": {"type": "string", "format": "binary"}}
-    return {"required": True, "content": {
-        "multipart/form-data": {"schema": {"type": "object", "required": ["image"],
-                                           "properties": {"image": {"type": "string", "format": "binary"}}}},
-        "application/json": {"schema": {"type": "object", "required": ["image"], "properties": {
-            "image": {"type": "string", "description": "a data URL: data:image/png;base64,..."}}}},
-        **{kind: binary for kind in IMAGE_TYPES}}}
-
-
-def _errors(described: dict[int, str]) -> dict:
-    """OpenAPI entries for error answers, all {"detail": "..."}."""
-    return {code: {"model": Error, "description": text} for code, text in described.items()}
-
-
-NOT_READY = "the model failed to load (the detail says why)"
-
-
-def _read_within_limits(predictor: Predictor, data: bytes, detail: bool, limits: Limits) -> dict:
-    check_pixels(data, limits)
-    return predictor.read(data, detail)
-
-
 def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["api"])
 
     @router.post("/predict", response_model=Reading, response_model_exclude_unset=True,
                  summary="Read the digits or the number in an image",
-                 openapi_extra={"requestBody": _request_body_schema()},
-                 responses=_errors({
-                     400: "empty body, bad base64, JSON nested too deeply or a malformed form",
-                     413: "an image over the byte limit (--max-image-bytes, default 5 MB)",
-                     415: "a content type that is not an image, form or JSON",
-                     422: "not a readable image, too many pixels (--max-pixels), truncated, or a bad query parameter",
-                     503: f"{NOT_READY}, or reading took longer than the limit (--timeout)"}))
+                 openapi_extra={"requestBody": request_body_schema()},
+                 responses=error_responses(IMAGE_ROUTE_ERRORS))
     async def predict(request: Request, detail: bool = False) -> dict:
         """Send the image as multipart/form-data (field `image`), as JSON
         `{"image": "data:image/png;base64,..."}`, or as a raw image/* body. With
         `detail=true` each digit also carries the 28x28 image the model saw and all ten
         probabilities."""
         predictor = slot.get()
-        data, name = await image_from_request(request, limits)
-        try:
-            # abandoned on timeout: the client gets its answer now, the thread finishes on its own
-            work = anyio.to_thread.run_sync(_read_within_limits, predictor, data, detail, limits,
-                                            abandon_on_cancel=True)
-            result = await asyncio.wait_for(work, limits.timeout_s)
-        except TimeoutError:
-            raise HTTPException(503, f"reading the image took longer than {limits.timeout_s:g} s (--timeout)") from None
-        except ImageError as e:
-            raise HTTPException(422, str(e)) from None
+        result, name = await run_image_work(request, limits, lambda data: predictor.read(data, detail))
         request.state.reading = {"digits": len(result["digits"]), "rejected": result["rejected"]}
         return {"file": name, **result}
 
@@ -143,13 +59,13 @@ def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
         return {"status": "ok", "version": __version__}
 
     @router.get("/ready", response_model=Ready, summary="Readiness: the model is loaded and warmed",
-                responses=_errors({503: NOT_READY}))
+                responses=error_responses({503: NOT_READY}))
     async def ready() -> dict:
         slot.get()
         return {"status": "ready", "load_seconds": slot.load_seconds}
 
     @router.get("/model", response_model=ModelInfo, summary="The model being served",
-                responses=_errors({503: NOT_READY}))
+                responses=error_responses({503: NOT_READY}))
     async def model() -> dict:
         return slot.get().info
 
@@ -177,6 +93,7 @@ def create_app(predictor: Predictor | None = None, *, load: Callable[[], Predict
     app = FastAPI(title="digitlab", version=__version__, lifespan=lifespan,
                   description="Draw a digit or a number; a neural network trained on MNIST reads it.")
     app.include_router(api_router(slot, limits))
+    app.include_router(explain_router(slot, limits))
     app.include_router(metrics_router(metrics))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(ObserveRequests, metrics=metrics)

@@ -1,5 +1,6 @@
 // The drawing page: strokes on a canvas (mouse, pen, touch through pointer events),
-// read by POST /api/predict while drawing. No build step, no dependencies.
+// read by POST /api/predict while drawing; inside.js shows what the network saw. No build
+// step, no dependencies.
 "use strict";
 
 const canvas = document.getElementById("canvas");
@@ -93,7 +94,7 @@ document.getElementById("file").addEventListener("change", (e) => {
 function schedule(delay) {
   clearTimeout(timer);
   timer = setTimeout(() => {
-    if (!strokes.length) { show(null); return; }
+    if (!strokes.length) { show(null); insideFollows(null, null); return; }
     fromCanvas = true;
     send({method: "POST", headers: {"Content-Type": "application/json"},
           body: JSON.stringify({image: canvas.toDataURL("image/png")})});
@@ -106,11 +107,25 @@ async function send(init) {
     const response = await fetch("/api/predict?detail=true", init);
     const body = await response.json();
     if (mine !== sequence) return;
-    if (!response.ok) { show(null, body.detail || response.statusText); return; }
+    if (!response.ok) { show(null, body.detail || response.statusText); insideFollows(null, init); return; }
     show(body);
+    insideFollows(body, init);
   } catch (err) {
     if (mine === sequence) show(null, "the server did not answer: " + err);
   }
+}
+
+// ten bars, one per digit, the chosen one highlighted; `height` pixels for probability 1
+function probabilityBars(probabilities, chosen, height) {
+  return probabilities.map((p, k) => {
+    const bar = document.createElement("div");
+    bar.className = "bar" + (k === chosen ? " top" : "");
+    bar.title = `${k}: ${(100 * p).toFixed(1)}%`;
+    const fill = document.createElement("span");
+    fill.style.height = Math.max(1, Math.round(height * p)) + "px";
+    bar.append(fill, document.createTextNode(String(k)));
+    return bar;
+  });
 }
 
 function show(result, error) {
@@ -141,16 +156,15 @@ function show(result, error) {
     row.append(img);
     const bars = document.createElement("div");
     bars.className = "bars";
-    d.probabilities.forEach((p, k) => {
-      const bar = document.createElement("div");
-      bar.className = "bar" + (k === d.digit ? " top" : "");
-      bar.title = `${k}: ${(100 * p).toFixed(1)}%`;
-      const fill = document.createElement("span");
-      fill.style.height = Math.max(1, Math.round(40 * p)) + "px";
-      bar.append(fill, document.createTextNode(String(k)));
-      bars.append(bar);
-    });
+    bars.append(...probabilityBars(d.probabilities, d.digit, 40));
     row.append(bars);
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "open-inside";
+    open.textContent = "inside the network";
+    const index = digitsEl.children.length;
+    open.addEventListener("click", () => openInside(index));
+    row.append(open);
     digitsEl.append(row);
   }
 }

@@ -1,0 +1,30 @@
+"""Explanations for the digits a predictor reads in a picture."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..recognition.predictor import Predictor
+from ..recognition.preprocess import ImageError
+from .explanation import Explanation, explain_digit
+
+
+class NoSuchDigit(ImageError):
+    def __init__(self, digit: int, count: int):
+        self.digit, self.count = digit, count
+        super().__init__(f"digit {digit} asked for, but the image has {count} digit(s), numbered from 0"
+                         if count else f"digit {digit} asked for, but the image has no ink")
+
+
+def explain_image(predictor: Predictor, gray: np.ndarray, digit: int | None = None
+                  ) -> tuple[dict, dict[int, Explanation]]:
+    """The predictor's answer for a decoded picture (as `Predictor.read` gives it, with each
+    digit's input image) and an explanation of each digit it read, or only of the
+    `digit`-th (from 0); each explains the digit the reading chose."""
+    readings = predictor.readings(gray)
+    answer = predictor.describe(readings, with_images=True)
+    if digit is not None and not 0 <= digit < len(readings):
+        raise NoSuchDigit(digit, len(readings))
+    chosen = range(len(readings)) if digit is None else [digit]
+    model = predictor.checkpoint.model
+    return answer, {i: explain_digit(model, readings[i].digit.image, answer["digits"][i]["digit"]) for i in chosen}

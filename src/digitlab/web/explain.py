@@ -1,0 +1,101 @@
+"""POST /api/explain: what each layer of the model saw, for every digit read (or one).
+
+The explanation is computed by the library (digitlab.explain); this router only turns
+its pictures into PNG data URLs. Bodies, limits and errors are /api/predict's."""
+
+from __future__ import annotations
+
+import base64
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+from ..explain import describe, explain_image
+from ..explain import render
+from ..explain.explanation import attribution_overlay, map_pictures
+from ..recognition.preprocess import decode_image
+from .image_work import run_image_work
+from .limits import Limits
+from .model_slot import ModelSlot
+from .schemas import IMAGE_ROUTE_ERRORS, DigitReading, error_responses, request_body_schema
+
+
+class ExplainedLayer(BaseModel):
+    index: int  # position in the model's spec, from 0
+    token: str  # the spec token, e.g. 64C3
+    name: str  # the Keras class name, e.g. Conv2D
+    kind: str  # conv, dense, maxpool, avgpool, gap, flatten, dropout, batchnorm, act
+    shape: list[int]  # channels x height x width for maps, units for a vector
+    caption: str  # what the layer does, in one line
+    scale: float  # the magnitude at which the colours saturate (white 0, red +, blue -)
+    channels: list[int] | None = None  # maps: the channels drawn (the most active, at most 64)
+    maps: list[str] | None = None  # ... as PNG data URLs, in the order of `channels`
+    values: list[float] | None = None  # vectors: every unit's value
+
+
+class ExplainedAttribution(BaseModel):
+    method: str  # integrated gradients, from a blank page
+    target: int  # the digit whose log-probability is explained
+    steps: int
+    scale: float  # the magnitude at which the overlay is fully opaque
+    log_prob: float
+    blank_log_prob: float
+    completeness_error: float  # |sum of the map - (log_prob - blank_log_prob)|
+    image: str  # RGBA PNG data URL, 28x28: red pushed toward the digit, blue against, transparent zero
+
+
+class Explanation(BaseModel):
+    digit: int
+    probabilities: list[float]
+    layers: list[ExplainedLayer]
+    attribution: ExplainedAttribution
+
+
+class ExplainedDigit(DigitReading):
+    explanation: Explanation | None = None  # absent for the digits not asked for (?digit=N)
+
+
+class ExplainedReading(BaseModel):
+    file: str | None = None
+    model: str
+    number: str | None
+    digits: list[ExplainedDigit]
+    rejected: bool
+    reason: str | None
+
+
+def data_url(pixels) -> str:
+    return "data:image/png;base64," + base64.b64encode(render.png(pixels)).decode("ascii")
+
+
+def explain_router(slot: ModelSlot, limits: Limits) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["api"])
+
+    @router.post("/explain", response_model=ExplainedReading, response_model_exclude_unset=True,
+                 summary="What each layer of the network saw, and which strokes decided",
+                 openapi_extra={"requestBody": request_body_schema()},
+                 responses=error_responses(IMAGE_ROUTE_ERRORS))
+    async def explain(request: Request, digit: int | None = Query(None, ge=0, le=99, description=(
+            "explain only this digit of the reading (from 0); default: every digit"))) -> dict:
+        """The same bodies as /api/predict. The answer is /api/predict's with `detail=true`,
+        plus, per digit, every layer's output in the model's order (feature maps as PNGs on
+        one colour scale per layer, at most 64 per layer; dense layers as numbers), the
+        probabilities and an integrated-gradients attribution map over the input."""
+        predictor = slot.get()
+
+        def work(data: bytes) -> dict:
+            answer, explained = explain_image(predictor, decode_image(data), digit)
+            for i, explanation in explained.items():
+                entry = describe(explanation)
+                for layer, shown in zip(explanation.layers, entry["layers"]):
+                    if "channels" in shown:
+                        shown["maps"] = [data_url(p) for p in map_pictures(layer, shown["channels"])]
+                entry["attribution"]["image"] = data_url(attribution_overlay(explanation))
+                answer["digits"][i]["explanation"] = entry
+            return answer
+
+        result, name = await run_image_work(request, limits, work)
+        request.state.reading = {"digits": len(result["digits"]), "rejected": result["rejected"]}
+        return {"file": name, "model": predictor.checkpoint.name, **result}
+
+    return router
