@@ -1,5 +1,7 @@
 """Inside the network: every layer's output, the attribution, the API, the CLI and the page."""
 
+import base64
+import io
 import json
 import re
 
@@ -77,8 +79,11 @@ def test_explain_answers_per_digit_within_a_megabyte(client, mnist):
         assert e["digit"] == d["digit"] and len(json.dumps(e)) < 1_000_000
         for layer in e["layers"]:
             if len(layer["shape"]) == 3:
-                assert len(layer["maps"]) == len(layer["channels"]) == min(64, layer["shape"][0])
-                assert all(m.startswith("data:image/png;base64,") for m in layer["maps"])
+                c, h, w = layer["shape"]
+                assert len(layer["channels"]) == min(64, c) and layer["channels"] == sorted(layer["channels"])
+                grid = Image.open(io.BytesIO(base64.b64decode(layer["maps"].split(",", 1)[1])))
+                rows = -(-len(layer["channels"]) // layer["columns"])
+                assert grid.size == (layer["columns"] * (w + 1) - 1, rows * (h + 1) - 1)
             else:
                 assert len(layer["values"]) == layer["shape"][0]
         assert e["attribution"]["image"].startswith("data:image/png;base64,")
@@ -146,7 +151,7 @@ def test_the_panel_shows_every_layer_of_two_models_in_chromium(reader, cnn_final
                     page.click(".open-inside")
                     expect(page.locator("#inside")).to_have_attribute("data-layers", str(len(rows)), timeout=10000)
                     shown = page.evaluate("""() => [...document.querySelectorAll('#layers .layer')].map(s =>
-                        s.dataset.maps ? ['maps', s.querySelectorAll('img').length] : ['units', +s.dataset.units])""")
+                        s.dataset.maps ? ['maps', s.querySelectorAll('.map').length] : ['units', +s.dataset.units])""")
                     assert shown == want
                     expect(page.locator("#inside-attribution")).to_have_attribute("src", re.compile("^data:image/png"))
                     name = predictor.checkpoint.model_spec.name

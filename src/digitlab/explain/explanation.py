@@ -37,7 +37,11 @@ def explain_digit(model: DigitNet, image: np.ndarray, target: int | None = None)
 
 
 def _rounded(values: np.ndarray) -> list[float]:
-    return [float(f"{v:.{SIGNIFICANT}g}") for v in values.tolist()]
+    """Values to SIGNIFICANT digits (as floats, so JSON stays short)."""
+    v = values.astype(np.float64)
+    magnitude = np.floor(np.log10(np.abs(np.where(v == 0, 1, v))))
+    factor = 10.0 ** (SIGNIFICANT - 1 - magnitude)
+    return (np.round(v * factor) / factor).tolist()
 
 
 def describe_layer(layer: LayerOutput) -> dict:
@@ -47,6 +51,7 @@ def describe_layer(layer: LayerOutput) -> dict:
              "shape": list(layer.shape), "caption": layer.caption, "scale": render.layer_scale(layer.values)}
     if layer.is_maps:
         entry["channels"] = render.strongest_maps(layer.values)
+        entry["columns"] = render.grid_columns(len(entry["channels"]))
     else:
         entry["values"] = _rounded(layer.values)
     return entry
@@ -61,18 +66,22 @@ def describe(explanation: Explanation) -> dict:
                             "blank_log_prob": a.blank_log_prob, "completeness_error": a.completeness_error}}
 
 
-def map_pictures(layer: LayerOutput, channels: list[int]) -> list[np.ndarray]:
-    """RGB pictures of the given channels of a layer's maps, on the layer's scale."""
-    scale = render.layer_scale(layer.values)
-    return [render.colours(layer.values[c], scale) for c in channels]
+GAP = 1  # pixels between the maps of a grid (times the zoom in `layer_picture`)
 
 
-def layer_picture(layer: LayerOutput, zoom: int | None = None) -> np.ndarray:
-    """One RGB picture of a layer: its drawn maps in a grid, or its units as coloured cells."""
+def map_grid(layer: LayerOutput, zoom: int = 1) -> np.ndarray:
+    """RGB: the layer's drawn maps (`render.strongest_maps`, in that order) in rows of
+    `render.grid_columns(count)`, each map enlarged `zoom` times, GAP * zoom white pixels apart."""
+    tiles = render.colours(layer.values[render.strongest_maps(layer.values)], render.layer_scale(layer.values))
+    return render.grid(tiles, zoom=zoom, gap=GAP * zoom)
+
+
+def layer_picture(layer: LayerOutput) -> np.ndarray:
+    """One RGB picture of a layer, large enough to look at: its drawn maps in a grid, or its
+    units as coloured cells."""
     if not layer.is_maps:
         return render.units_strip(layer.values, render.layer_scale(layer.values))
-    zoom = zoom or max(1, 56 // layer.shape[1])
-    return render.grid(map_pictures(layer, render.strongest_maps(layer.values)), zoom=zoom, gap=2)
+    return map_grid(layer, zoom=max(1, 56 // layer.shape[1]))
 
 
 def attribution_overlay(explanation: Explanation) -> np.ndarray:

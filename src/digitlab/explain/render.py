@@ -26,11 +26,20 @@ def layer_scale(values: np.ndarray) -> float:
     return peak if peak > 0 else 1.0
 
 
-def colours(values: np.ndarray, scale: float) -> np.ndarray:
-    """uint8 RGB (shape + (3,)) for values on the fixed scale: -scale blue, 0 white, +scale red."""
-    t = np.clip(values / scale, -1, 1)[..., None].astype(np.float32)
+def _palette() -> np.ndarray:
+    """511 colours from -1 (blue) through 0 (white) to +1 (red), in steps of 1/255."""
+    t = (np.arange(511, dtype=np.float32) / 255 - 1)[:, None]
     rgb = np.where(t >= 0, WHITE + t * (POSITIVE - WHITE), WHITE - t * (NEGATIVE - WHITE))
     return np.rint(rgb).astype(np.uint8)
+
+
+PALETTE = _palette()
+
+
+def colours(values: np.ndarray, scale: float) -> np.ndarray:
+    """uint8 RGB (shape + (3,)) for values on the fixed scale: -scale blue, 0 white, +scale red."""
+    steps = np.rint(np.clip(values * (255 / scale), -255, 255)).astype(np.int16) + 255
+    return PALETTE[steps]
 
 
 def strongest_maps(values: np.ndarray, limit: int = MAX_MAPS) -> list[int]:
@@ -58,18 +67,24 @@ def png(pixels: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def grid(tiles: list[np.ndarray], columns: int | None = None, zoom: int = 1, gap: int = 1) -> np.ndarray:
-    """Same-sized RGB tiles in rows (white gaps between them), each enlarged `zoom` times."""
-    if not tiles:
+def grid_columns(count: int) -> int:
+    """Columns of a grid of `count` tiles: as square as it gets."""
+    return max(1, int(np.ceil(np.sqrt(count))))
+
+
+def grid(tiles: np.ndarray, columns: int | None = None, zoom: int = 1, gap: int = 1) -> np.ndarray:
+    """RGB tiles (N x H x W x 3) in rows of `columns` (white gaps between them), each
+    enlarged `zoom` times."""
+    if not len(tiles):
         return np.full((1, 1, 3), 255, np.uint8)
-    columns = columns or int(np.ceil(np.sqrt(len(tiles))))
-    rows = -(-len(tiles) // columns)
-    h, w = tiles[0].shape[0] * zoom, tiles[0].shape[1] * zoom
-    out = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap, 3), 255, np.uint8)
-    for k, tile in enumerate(tiles):
-        r, c = divmod(k, columns)
-        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tile.repeat(zoom, 0).repeat(zoom, 1)
-    return out
+    n, columns = len(tiles), columns or grid_columns(len(tiles))
+    rows = -(-n // columns)
+    tiles = tiles.repeat(zoom, 1).repeat(zoom, 2)
+    h, w = tiles.shape[1:3]
+    cells = np.full((rows * columns, h + gap, w + gap, 3), 255, np.uint8)
+    cells[:n, :h, :w] = tiles
+    out = cells.reshape(rows, columns, h + gap, w + gap, 3).transpose(0, 2, 1, 3, 4)
+    return np.ascontiguousarray(out.reshape(rows * (h + gap), columns * (w + gap), 3)[:-gap or None, :-gap or None])
 
 
 def units_strip(values: np.ndarray, scale: float, per_row: int = 64, cell: int = 6) -> np.ndarray:

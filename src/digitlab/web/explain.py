@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from ..explain import describe, explain_image
 from ..explain import render
-from ..explain.explanation import attribution_overlay, map_pictures
+from ..explain.explanation import attribution_overlay, map_grid
 from ..recognition.preprocess import decode_image
 from .image_work import run_image_work
 from .limits import Limits
@@ -28,8 +28,9 @@ class ExplainedLayer(BaseModel):
     shape: list[int]  # channels x height x width for maps, units for a vector
     caption: str  # what the layer does, in one line
     scale: float  # the magnitude at which the colours saturate (white 0, red +, blue -)
-    channels: list[int] | None = None  # maps: the channels drawn (the most active, at most 64)
-    maps: list[str] | None = None  # ... as PNG data URLs, in the order of `channels`
+    channels: list[int] | None = None  # maps: the channels drawn (the most active, at most 64), in order
+    columns: int | None = None  # ... laid out in rows of this many maps
+    maps: str | None = None  # ... as one PNG data URL: a grid of height x width maps, 1 white pixel apart
     values: list[float] | None = None  # vectors: every unit's value
 
 
@@ -78,8 +79,8 @@ def explain_router(slot: ModelSlot, limits: Limits) -> APIRouter:
     async def explain(request: Request, digit: int | None = Query(None, ge=0, le=99, description=(
             "explain only this digit of the reading (from 0); default: every digit"))) -> dict:
         """The same bodies as /api/predict. The answer is /api/predict's with `detail=true`,
-        plus, per digit, every layer's output in the model's order (feature maps as PNGs on
-        one colour scale per layer, at most 64 per layer; dense layers as numbers), the
+        plus, per digit, every layer's output in the model's order (feature maps as one PNG
+        grid per layer on one colour scale, at most 64 maps; dense layers as numbers), the
         probabilities and an integrated-gradients attribution map over the input."""
         predictor = slot.get()
 
@@ -88,8 +89,8 @@ def explain_router(slot: ModelSlot, limits: Limits) -> APIRouter:
             for i, explanation in explained.items():
                 entry = describe(explanation)
                 for layer, shown in zip(explanation.layers, entry["layers"]):
-                    if "channels" in shown:
-                        shown["maps"] = [data_url(p) for p in map_pictures(layer, shown["channels"])]
+                    if layer.is_maps:
+                        shown["maps"] = data_url(map_grid(layer))
                 entry["attribution"]["image"] = data_url(attribution_overlay(explanation))
                 answer["digits"][i]["explanation"] = entry
             return answer

@@ -4,6 +4,8 @@
 // dropped), so the canvas never waits for it.
 "use strict";
 
+const MAP_SIZE = 44;  // pixels a feature map is shown at
+
 const inside = {
   panel: document.getElementById("inside"),
   layers: document.getElementById("layers"),
@@ -21,8 +23,10 @@ function scaleColour(v, scale) {
   return end.map((c) => Math.round(255 + a * (c - 255)));
 }
 
+// units as cells on the same colour scale; ten units (scores, probabilities) are labelled 0-9
 function unitsCanvas(values, scale) {
-  const perRow = 64, cell = 6, rows = Math.ceil(values.length / perRow);
+  const perRow = 64, cell = Math.max(6, Math.min(24, Math.floor(384 / values.length)));
+  const rows = Math.ceil(values.length / perRow);
   const c = document.createElement("canvas");
   c.className = "units";
   c.width = Math.min(values.length, perRow) * cell;
@@ -32,6 +36,11 @@ function unitsCanvas(values, scale) {
     const [r, gr, b] = scaleColour(v, scale);
     g.fillStyle = `rgb(${r},${gr},${b})`;
     g.fillRect((i % perRow) * cell, Math.floor(i / perRow) * cell, cell, cell);
+    if (values.length === 10) {
+      g.fillStyle = Math.abs(v / scale) > 0.6 ? "#fff" : "#222";
+      g.font = "12px system-ui, sans-serif";
+      g.fillText(String(i), i * cell + cell / 2 - 3, cell / 2 + 4);
+    }
   });
   return c;
 }
@@ -49,14 +58,23 @@ function renderLayer(layer) {
   caption.textContent = layer.caption;
   box.append(title, caption);
   if (layer.maps) {
+    // one grid picture per layer; each map is a window onto it, enlarged to MAP_SIZE pixels
     const maps = document.createElement("div");
     maps.className = "maps";
-    box.dataset.maps = String(layer.maps.length);
-    layer.maps.forEach((url, k) => {
-      const img = document.createElement("img");
-      img.src = url;
-      img.alt = img.title = `map ${layer.channels[k]}`;
-      maps.append(img);
+    box.dataset.maps = String(layer.channels.length);
+    const [h, w] = layer.shape.slice(1), zoom = MAP_SIZE / w;
+    const gridWidth = layer.columns * (w + 1) - 1;
+    layer.channels.forEach((channel, k) => {
+      const map = document.createElement("div");
+      map.className = "map";
+      map.title = `map ${channel}`;
+      map.style.width = `${MAP_SIZE}px`;
+      map.style.height = `${Math.round(h * zoom)}px`;
+      map.style.backgroundImage = `url(${layer.maps})`;
+      map.style.backgroundSize = `${gridWidth * zoom}px auto`;
+      const col = k % layer.columns, row = Math.floor(k / layer.columns);
+      map.style.backgroundPosition = `${-col * (w + 1) * zoom}px ${-row * (h + 1) * zoom}px`;
+      maps.append(map);
     });
     if (layer.channels.length < layer.shape[0]) {
       caption.textContent += ` The ${layer.channels.length} most active of ${layer.shape[0]} maps are shown.`;
