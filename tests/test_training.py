@@ -1,3 +1,4 @@
+import copy
 import json
 from dataclasses import replace
 
@@ -9,7 +10,8 @@ from digitlab.data import AugmentConfig
 from digitlab.errors import DigitlabError
 from digitlab.evaluation import evaluate_checkpoint
 from digitlab.models.inference import predict_logits
-from digitlab.training import TrainConfig, load_checkpoint, recipe, save_checkpoint, train
+from digitlab.models.layers import Flatten
+from digitlab.training import TrainConfig, Trainer, load_checkpoint, recipe, save_checkpoint, train
 from digitlab.training import checkpoint as checkpoint_module
 from digitlab.training.registry import loss_fn, lr_at
 
@@ -140,6 +142,37 @@ def test_the_three_losses_agree_on_one_hot_targets():
     assert torch.allclose(sparse, categorical)
     assert abs(kl.item() - sparse.item()) < 1e-3  # equal but for Keras' 1e-7 clipping
     assert sparse.item() > 1  # random logits: a real loss, not zero
+
+
+def plain_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """The same weights with stock layers: nn.Flatten in place of digitlab's Flatten."""
+    plain = copy.deepcopy(model)
+    for i, layer in enumerate(plain.layers):
+        if isinstance(layer, Flatten):
+            plain.layers[i] = torch.nn.Flatten()
+    return plain
+
+
+@pytest.mark.parametrize("name", ["report-cnn-first", "report-ann"])
+def test_the_training_step_follows_a_plain_pytorch_loop(name, mnist):
+    """Trainer.step (fused Adam, layout-keeping flatten, channels_last) against the textbook loop
+    (per-tensor Adam, stock layers) from the same weights on the same 20 batches, in fp32."""
+    trainer = Trainer(replace(recipe(name), precision="fp32"), None, **QUIET)
+    plain = plain_copy(trainer.model)
+    opt = torch.optim.Adam(plain.parameters(), lr=1e-3, eps=1e-7, foreach=False)
+    g = torch.Generator().manual_seed(0)
+    ours, theirs = [], []
+    for _ in range(20):
+        idx = torch.randint(0, 60000, (32,), generator=g)
+        x, y = mnist.train_images[idx].unsqueeze(1), mnist.train_labels[idx].long()
+        ours.append(trainer.step(x, y, 1e-3)[0].item())
+        loss = torch.nn.functional.cross_entropy(plain(x.float()), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        theirs.append(loss.item())
+    assert ours == pytest.approx(theirs, rel=1e-4, abs=1e-5)
+    assert ours[-1] < 0.8 * ours[0]  # it learned: the trajectories compared are real ones
 
 
 def test_onecycle_warms_up_then_anneals():

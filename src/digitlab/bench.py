@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from .data.mnist import load_mnist
 from .device import cpu_has_fast_bf16
 from .models.build import DigitNet
-from .models.layers import Dropout
+from .models.layers import Dropout, Flatten
 from .models.presets import list_presets
 from .models.spec import layer_shapes, parse_spec
 from .training.config import TrainConfig
@@ -56,12 +56,14 @@ def matmul_gflops(dtype: torch.dtype, n: int, seconds: float) -> float:
 
 
 def reference_model(spec: str) -> nn.Module:
-    """The same architecture as a plain PyTorch user runs it: stock dropout, layers in spec
-    order (no pooling-before-activation reordering), NCHW."""
+    """The same architecture as a plain PyTorch user runs it: stock dropout and flatten, layers
+    in spec order (no pooling-before-activation reordering), NCHW."""
     model = DigitNet(spec)
     for i, layer in enumerate(model.layers):
         if isinstance(layer, Dropout):
             model.layers[i] = nn.Dropout(layer.p)
+        elif isinstance(layer, Flatten):
+            model.layers[i] = nn.Flatten()
     model.plan = list(range(len(model.layers)))
     return model
 

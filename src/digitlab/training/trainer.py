@@ -112,6 +112,12 @@ def _restore_optimizer(opt: torch.optim.Optimizer, meta: dict, tensors: dict[str
         pid, key = name.split(".", 1)
         state.setdefault(int(pid), {})[key] = value
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    # Saved state is C-contiguous; a channels_last parameter needs its moments in its own
+    # layout, because fused and foreach kernels walk parameter and state memory in step.
+    for param, param_state in opt.state.items():
+        for key, value in param_state.items():
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                param_state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 BN_RECALIBRATION_IMAGES = 10000
@@ -255,7 +261,7 @@ class Trainer:
                 loss, logits = self.step(split.x_train[idx], y, lr)
                 loss_sum += loss * len(idx)
                 correct += (logits.argmax(1) == y).sum()
-                if i % 20 == 0:
+                if i % 20 == 0 and not bar.disable:  # .item() waits for the device: only for a shown bar
                     bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
             if self.negatives is not None:
                 recalibrate_batch_norm(model, split.x_train[:BN_RECALIBRATION_IMAGES], device)
