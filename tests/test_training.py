@@ -1,5 +1,7 @@
 import copy
 import json
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -173,6 +175,36 @@ def test_the_training_step_follows_a_plain_pytorch_loop(name, mnist):
         theirs.append(loss.item())
     assert ours == pytest.approx(theirs, rel=1e-4, abs=1e-5)
     assert ours[-1] < 0.8 * ours[0]  # it learned: the trajectories compared are real ones
+
+
+HEAP_AFTER_FREEING_16_MIB = """
+import ctypes, sys
+from digitlab.allocator import keep_freed_memory
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype, libc.malloc.restype = MallInfo2, ctypes.c_void_p
+libc.malloc.argtypes, libc.free.argtypes = [ctypes.c_size_t], [ctypes.c_void_p]
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+block = libc.malloc(16 << 20)
+ctypes.memset(block, 1, 16 << 20)
+libc.free(block)
+print(libc.mallinfo2().fordblks >> 20)  # MiB free inside the process
+"""
+
+
+def test_keep_memory_keeps_a_freed_block_in_the_process():
+    """glibc (Linux) only: a freed 16 MiB block goes back to the kernel by default, and stays
+    in the process's heap with the opt-in setting."""
+    held = {}
+    for mode in ("keep", "default"):
+        proc = subprocess.run([sys.executable, "-c", HEAP_AFTER_FREEING_16_MIB, mode], capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        held[mode] = int(proc.stdout)
+    assert held["keep"] >= 16 and held["default"] < 16
 
 
 def test_onecycle_warms_up_then_anneals():
