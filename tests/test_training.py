@@ -207,6 +207,20 @@ def test_keep_memory_keeps_a_freed_block_in_the_process():
     assert held["keep"] >= 16 and held["default"] < 16
 
 
+def test_label_smoothing_is_keras_formula_and_refused_where_keras_has_none():
+    torch.manual_seed(0)
+    logits, y = torch.randn(64, 10), torch.randint(0, 10, (64,))
+    targets = torch.nn.functional.one_hot(y, 10).float() * 0.95 + 0.05 / 10  # Keras: y * (1 - s) + s / classes
+    keras = -(targets * torch.log_softmax(logits, 1)).sum(1).mean()
+    for name in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
+        assert torch.allclose(loss_fn(name, 0.05)(logits, y), keras)
+    assert not torch.allclose(loss_fn("sparse_categorical_crossentropy")(logits, y), keras)
+    with pytest.raises(DigitlabError, match="label smoothing"):
+        TrainConfig(loss="kl_divergence", label_smoothing=0.1)
+    with pytest.raises(DigitlabError, match="label smoothing"):
+        TrainConfig(label_smoothing=1.0)
+
+
 def test_onecycle_warms_up_then_anneals():
     lrs = [lr_at("onecycle", 1.0, s, 100) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and max(lrs) == pytest.approx(1.0, abs=0.04)

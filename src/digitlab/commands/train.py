@@ -22,7 +22,8 @@ def train_config(args, name: str | None = None):
     from ..training.config import REPORT_AUGMENT, recipe
 
     cfg = recipe(name or args.recipe, model=args.model, optimizer=args.optimizer, lr=args.lr,
-                 schedule=args.schedule, loss=args.loss, batch_size=args.batch_size, epochs=args.epochs,
+                 schedule=args.schedule, loss=args.loss, label_smoothing=args.label_smoothing,
+                 batch_size=args.batch_size, epochs=args.epochs,
                  val_size=args.val_size, subset=args.subset, seed=args.seed, precision=args.precision)
     overrides = {k: getattr(args, f"aug_{k}") for k in _AUG_FLAGS if getattr(args, f"aug_{k}") is not None}
     if args.augment is False:
@@ -127,6 +128,8 @@ def add_train_options(p: argparse.ArgumentParser, ensembles: bool = False) -> No
     p.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's, else the optimizer's)")
     p.add_argument("--schedule", choices=list(SCHEDULES), help="learning-rate schedule (default: the recipe's)")
     p.add_argument("--loss", choices=list(LOSSES), help="default: sparse_categorical_crossentropy")
+    p.add_argument("--label-smoothing", type=float, metavar="S",
+                   help="train against targets 1-S on the label and S/10 on every class (default: the recipe's)")
     p.add_argument("--batch-size", type=int, help="default: the recipe's")
     p.add_argument("--epochs", type=int, help="default: the recipe's")
     aug = p.add_mutually_exclusive_group()

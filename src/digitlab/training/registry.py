@@ -53,13 +53,13 @@ def default_lr(optimizer: str) -> float:
     return OPTIMIZERS[optimizer][0]
 
 
-def _sparse_ce(logits, y):
-    return F.cross_entropy(logits, y)
+def _sparse_ce(logits, y, smoothing=0.0):
+    return F.cross_entropy(logits, y, label_smoothing=smoothing)
 
 
-def _categorical_ce(logits, y):
+def _categorical_ce(logits, y, smoothing=0.0):
     # the one-hot form of the same loss, as Keras' categorical_crossentropy receives it
-    return F.cross_entropy(logits, F.one_hot(y, 10).to(logits.dtype))
+    return F.cross_entropy(logits, F.one_hot(y, 10).to(logits.dtype), label_smoothing=smoothing)
 
 
 def _kl_divergence(logits, y):
@@ -83,10 +83,17 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 }
 
 
-def loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Loss of float32 logits against integer labels."""
+SMOOTHED_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
+
+
+def loss_fn(name: str, label_smoothing: float = 0.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Loss of float32 logits against integer labels, optionally against smoothed targets."""
     _choose("loss", name, LOSSES)
     fn = LOSSES[name]
+    if label_smoothing:
+        if name not in SMOOTHED_LOSSES:
+            raise DigitlabError(f"label smoothing works with {', '.join(SMOOTHED_LOSSES)}, not {name}")
+        return lambda logits, y: fn(logits.float(), y, label_smoothing)
     return lambda logits, y: fn(logits.float(), y)
 
 

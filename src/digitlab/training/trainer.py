@@ -165,7 +165,8 @@ class Trainer:
         self.channels_last = has_conv(self.model)
         self.lr = cfg.lr if cfg.lr is not None else default_lr(cfg.optimizer)
         self.optimizer = make_optimizer(cfg.optimizer, self.model.parameters(), self.lr)
-        self.loss = loss_fn(cfg.loss)
+        self.loss = loss_fn(cfg.loss, cfg.label_smoothing)  # what training minimizes
+        self.val_loss = loss_fn(cfg.loss)  # what validation reports: against the true labels alone
         self.generator = torch.Generator().manual_seed(cfg.seed + 1)  # permutations and augmentation
         self.history: list[dict] = []
         self.best_epoch, self.best_val_accuracy = 0, -1.0
@@ -193,7 +194,8 @@ class Trainer:
     def resume(self) -> None:
         last = self.out / "last"
         saved = load_checkpoint(last, self.device)
-        if saved.meta.get("train_config") != self.cfg.to_json():
+        # compared as configs, so a run saved before a setting existed matches its default
+        if TrainConfig.from_json(saved.meta.get("train_config") or {}) != self.cfg:
             raise DigitlabError(f"cannot resume {self.out}: its training config differs from the one asked for")
         meta, tensors = load_trainer_state(last)
         self.model.load_state_dict(saved.model.state_dict())
@@ -271,7 +273,7 @@ class Trainer:
                 "epoch": epoch + 1,
                 "loss": loss_sum.item() / n,
                 "accuracy": correct.item() / n,
-                "val_loss": self.loss(val_logits, split.y_val).item(),
+                "val_loss": self.val_loss(val_logits, split.y_val).item(),
                 "val_accuracy": (val_logits.argmax(1) == split.y_val).float().mean().item(),
                 "seconds": seconds,
                 "lr": lr,
