@@ -7,7 +7,7 @@ from conftest import assert_clean_error, run_cli
 from digitlab.errors import DigitlabError
 from digitlab.models import parse_spec, resolve_model, summarize
 from digitlab.models.build import DigitNet
-from digitlab.models.layers import Dropout
+from digitlab.models.layers import Dropout, Flatten
 
 
 @pytest.mark.parametrize("name, trainable, frozen", [
@@ -100,6 +100,21 @@ def test_fast_dropout_keeps_the_right_share_and_the_mean():
     assert torch.equal(drop.eval()(x), x)
     flat = Dropout(0.5)(torch.ones(1000, 100))
     assert abs((flat == 0).float().mean().item() - 0.5) < 0.01
+
+
+def test_flatten_sends_a_channels_last_gradient_back_with_the_same_values():
+    torch.manual_seed(0)
+    x = torch.randn(4, 8, 5, 5).contiguous(memory_format=torch.channels_last).requires_grad_()
+    weights = torch.randn(200)
+    grads = {}
+    for name, flatten in (("ours", Flatten()), ("stock", torch.nn.Flatten())):
+        h = x * 2  # a layer's output, not a leaf: its gradient is passed on as it comes
+        h.register_hook(lambda g, name=name: grads.__setitem__(name, g))
+        assert torch.equal(flatten(h), h.flatten(1))  # C, H, W order, as before
+        (flatten(h) @ weights).sum().backward()
+    assert torch.equal(grads["ours"], grads["stock"])
+    assert grads["ours"].is_contiguous(memory_format=torch.channels_last)
+    assert not grads["stock"].is_contiguous(memory_format=torch.channels_last)  # what the layer avoids
 
 
 def test_models_cli_json_and_errors():

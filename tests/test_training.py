@@ -1,4 +1,7 @@
+import copy
 import json
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -9,7 +12,8 @@ from digitlab.data import AugmentConfig
 from digitlab.errors import DigitlabError
 from digitlab.evaluation import evaluate_checkpoint
 from digitlab.models.inference import predict_logits
-from digitlab.training import TrainConfig, load_checkpoint, recipe, save_checkpoint, train
+from digitlab.models.layers import Flatten
+from digitlab.training import TrainConfig, Trainer, load_checkpoint, recipe, save_checkpoint, train
 from digitlab.training import checkpoint as checkpoint_module
 from digitlab.training.registry import loss_fn, lr_at
 
@@ -140,6 +144,81 @@ def test_the_three_losses_agree_on_one_hot_targets():
     assert torch.allclose(sparse, categorical)
     assert abs(kl.item() - sparse.item()) < 1e-3  # equal but for Keras' 1e-7 clipping
     assert sparse.item() > 1  # random logits: a real loss, not zero
+
+
+def plain_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """The same weights with stock layers: nn.Flatten in place of digitlab's Flatten."""
+    plain = copy.deepcopy(model)
+    for i, layer in enumerate(plain.layers):
+        if isinstance(layer, Flatten):
+            plain.layers[i] = torch.nn.Flatten()
+    return plain
+
+
+@pytest.mark.parametrize("name", ["report-cnn-first", "report-ann"])
+def test_the_training_step_follows_a_plain_pytorch_loop(name, mnist):
+    """Trainer.step (fused Adam, layout-keeping flatten, channels_last) against the textbook loop
+    (per-tensor Adam, stock layers) from the same weights on the same 20 batches, in fp32."""
+    trainer = Trainer(replace(recipe(name), precision="fp32"), None, **QUIET)
+    plain = plain_copy(trainer.model)
+    opt = torch.optim.Adam(plain.parameters(), lr=1e-3, eps=1e-7, foreach=False)
+    g = torch.Generator().manual_seed(0)
+    ours, theirs = [], []
+    for _ in range(20):
+        idx = torch.randint(0, 60000, (32,), generator=g)
+        x, y = mnist.train_images[idx].unsqueeze(1), mnist.train_labels[idx].long()
+        ours.append(trainer.step(x, y, 1e-3)[0].item())
+        loss = torch.nn.functional.cross_entropy(plain(x.float()), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        theirs.append(loss.item())
+    assert ours == pytest.approx(theirs, rel=1e-4, abs=1e-5)
+    assert ours[-1] < 0.8 * ours[0]  # it learned: the trajectories compared are real ones
+
+
+HEAP_AFTER_FREEING_16_MIB = """
+import ctypes, sys
+from digitlab.allocator import keep_freed_memory
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype, libc.malloc.restype = MallInfo2, ctypes.c_void_p
+libc.malloc.argtypes, libc.free.argtypes = [ctypes.c_size_t], [ctypes.c_void_p]
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+block = libc.malloc(16 << 20)
+ctypes.memset(block, 1, 16 << 20)
+libc.free(block)
+print(libc.mallinfo2().fordblks >> 20)  # MiB free inside the process
+"""
+
+
+def test_keep_memory_keeps_a_freed_block_in_the_process():
+    """glibc (Linux) only: a freed 16 MiB block goes back to the kernel by default, and stays
+    in the process's heap with the opt-in setting."""
+    held = {}
+    for mode in ("keep", "default"):
+        proc = subprocess.run([sys.executable, "-c", HEAP_AFTER_FREEING_16_MIB, mode], capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        held[mode] = int(proc.stdout)
+    assert held["keep"] >= 16 and held["default"] < 16
+
+
+def test_label_smoothing_is_keras_formula_and_refused_where_keras_has_none():
+    torch.manual_seed(0)
+    logits, y = torch.randn(64, 10), torch.randint(0, 10, (64,))
+    targets = torch.nn.functional.one_hot(y, 10).float() * 0.95 + 0.05 / 10  # Keras: y * (1 - s) + s / classes
+    keras = -(targets * torch.log_softmax(logits, 1)).sum(1).mean()
+    for name in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
+        assert torch.allclose(loss_fn(name, 0.05)(logits, y), keras)
+    assert not torch.allclose(loss_fn("sparse_categorical_crossentropy")(logits, y), keras)
+    with pytest.raises(DigitlabError, match="label smoothing"):
+        TrainConfig(loss="kl_divergence", label_smoothing=0.1)
+    with pytest.raises(DigitlabError, match="label smoothing"):
+        TrainConfig(label_smoothing=1.0)
 
 
 def test_onecycle_warms_up_then_anneals():

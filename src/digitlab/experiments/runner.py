@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from ..errors import DigitlabError
 from ..files import write_bytes_atomic
+from ..training.config import TrainConfig
 from .study import Trial
 
 RESULTS = "results.jsonl"
@@ -153,7 +154,7 @@ def run_trials(trials: list[Trial], out: str | Path, workers: int = 1, ray: bool
     path = out / RESULTS
     done = read_results(path)
     for t in trials:
-        if t.id in done and done[t.id]["config"] != t.config.to_json():
+        if t.id in done and TrainConfig.from_json(done[t.id]["config"]) != t.config:
             raise DigitlabError(f"{path} already holds trial {t.id!r} with other settings (another study or "
                                 "other --subset/--epochs); choose another --out, or move the file away")
     todo = [t for t in trials if t.id not in done]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .layers import Dropout, init_keras, keras_batchnorm
+from .layers import Dropout, Flatten, init_keras, keras_batchnorm
 from .spec import Layer, layer_shapes, parse_spec
 
 _ACTIVATIONS = {
@@ -66,7 +66,7 @@ def _make(layer: Layer, in_shape: tuple[int, ...]) -> nn.Module | None:
     if layer.kind == "gap":
         return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
     if layer.kind == "flatten":
-        return nn.Flatten()
+        return Flatten()
     if layer.kind == "dropout":
         return Dropout(a["p"])
     if layer.kind == "batchnorm":

