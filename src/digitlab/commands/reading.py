@@ -55,16 +55,25 @@ def cmd_serve(args) -> int:
     from ..web.limits import Limits
     from ..web.server import ServeConfig, serve
 
+    from ..store import default_location, open_store
+
+    if args.no_store and args.store:
+        raise DigitlabError("--store and --no-store contradict each other; give one")
+    store = None if args.no_store else str(args.store or default_location(args.model))
     config = ServeConfig(model=args.model, device=args.device, runtime=args.runtime, host=args.host, port=args.port,
-                         workers=args.workers, threads=args.threads, log_format=args.log_format,
+                         workers=args.workers, threads=args.threads, log_format=args.log_format, store=store,
                          limits=Limits(args.max_image_bytes, args.max_pixels, args.timeout))
     if args.workers < 1 or (args.threads is not None and args.threads < 1):
         raise DigitlabError(f"--workers and --threads must be at least 1, not {args.workers} and {args.threads}")
+    if store is not None:  # made (or migrated) once here, so a bad store stops the server before it starts
+        with open_store(store) as opened:
+            store_note = f"corrections to {opened.location} ({opened.count()} so far)"
     # checked (and its rejection threshold cached) once here; then each worker loads it
     checkpoint = _load_predictor(args).checkpoint.path
     print(f"serving {checkpoint} on http://{args.host}:{args.port}/ with {args.workers} worker(s), "
           f"{config.threads_per_worker} thread(s) each  (API docs at /docs, metrics at /metrics; Ctrl-C stops)",
           flush=True)
+    print(store_note if store is not None else "the sample store is off (--no-store)", flush=True)
     serve(config)
     return 0
 
@@ -126,6 +135,10 @@ def register(sub) -> None:
     p.add_argument("--device", help="cpu or cuda[:N]")
     p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
                    help="run the model with PyTorch (default) or ONNX Runtime")
+    p.add_argument("--store", metavar="S", help="where the page's corrections go: a SQLite file or a "
+                                                 "postgresql://user:password@host/db URL (default: samples.db "
+                                                 "beside the model's run, e.g. runs/default/samples.db)")
+    p.add_argument("--no-store", action="store_true", help="keep no corrections; the page hides its buttons")
     _add_service_options(p)
     p.set_defaults(func=cmd_serve)
 

@@ -109,6 +109,11 @@ class Predictor:
                 "val_accuracy": meta.get("metrics", {}).get("val_accuracy"),
                 "rejection_threshold": self.threshold, "path": str(self.checkpoint.path), "runtime": self.runtime}
 
+    @property
+    def weights_sha256(self) -> str | None:
+        """Which weights read a drawing (kept with each stored sample)."""
+        return self.checkpoint.meta.get("weights_sha256")
+
     def classify(self, images: np.ndarray) -> np.ndarray:
         """Probabilities N x 10 for uint8 MNIST-style images N x 28 x 28.
 

@@ -10,14 +10,13 @@ a JSON error naming the problem; no traceback reaches a client.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Callable
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -25,12 +24,15 @@ from pydantic import BaseModel
 
 from .. import __version__
 from ..recognition.predictor import Predictor
-from ..recognition.preprocess import ImageError
-from .body import IMAGE_TYPES, image_from_request
-from .limits import Limits, check_pixels
+from ..store import SampleStore
+from .body import image_from_request
+from .limits import Limits
 from .metrics import ServiceMetrics, metrics_router
 from .model_slot import ModelSlot
 from .observe import ObserveRequests
+from .openapi import IMAGE_BODY, errors
+from .reading import read_within_limits
+from .samples import samples_router
 
 MAX_IMAGE_BYTES = Limits().max_image_bytes
 STATIC = Path(__file__).parent / "static"
@@ -79,32 +81,7 @@ class Ready(BaseModel):
     load_seconds: float | None  # loading and warming the model
 
 
-class Error(BaseModel):
-    detail: str  # what was wrong, and the limit or setting that applies
-
-
-def _request_body_schema() -> dict:
-    """The three ways to send an image, for OpenAPI (the handler reads the body itself)."""
-    binary = {"schema": {"type": "string", "format": "binary"}}
-    return {"required": True, "content": {
-        "multipart/form-data": {"schema": {"type": "object", "required": ["image"],
-                                           "properties": {"image": {"type": "string", "format": "binary"}}}},
-        "application/json": {"schema": {"type": "object", "required": ["image"], "properties": {
-            "image": {"type": "string", "description": "a data URL: data:image/png;base64,..."}}}},
-        **{kind: binary for kind in IMAGE_TYPES}}}
-
-
-def _errors(described: dict[int, str]) -> dict:
-    """OpenAPI entries for error answers, all {"detail": "..."}."""
-    return {code: {"model": Error, "description": text} for code, text in described.items()}
-
-
 NOT_READY = "the model failed to load (the detail says why)"
-
-
-def _read_within_limits(predictor: Predictor, data: bytes, detail: bool, limits: Limits) -> dict:
-    check_pixels(data, limits)
-    return predictor.read(data, detail)
 
 
 def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
@@ -112,8 +89,8 @@ def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
 
     @router.post("/predict", response_model=Reading, response_model_exclude_unset=True,
                  summary="Read the digits or the number in an image",
-                 openapi_extra={"requestBody": _request_body_schema()},
-                 responses=_errors({
+                 openapi_extra={"requestBody": IMAGE_BODY},
+                 responses=errors({
                      400: "empty body, bad base64, JSON nested too deeply or a malformed form",
                      413: "an image over the byte limit (--max-image-bytes, default 5 MB)",
                      415: "a content type that is not an image, form or JSON",
@@ -126,15 +103,7 @@ def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
         probabilities."""
         predictor = slot.get()
         data, name = await image_from_request(request, limits)
-        try:
-            # abandoned on timeout: the client gets its answer now, the thread finishes on its own
-            work = anyio.to_thread.run_sync(_read_within_limits, predictor, data, detail, limits,
-                                            abandon_on_cancel=True)
-            result = await asyncio.wait_for(work, limits.timeout_s)
-        except TimeoutError:
-            raise HTTPException(503, f"reading the image took longer than {limits.timeout_s:g} s (--timeout)") from None
-        except ImageError as e:
-            raise HTTPException(422, str(e)) from None
+        result = await read_within_limits(predictor.read, data, limits, detail)
         request.state.reading = {"digits": len(result["digits"]), "rejected": result["rejected"]}
         return {"file": name, **result}
 
@@ -143,13 +112,13 @@ def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
         return {"status": "ok", "version": __version__}
 
     @router.get("/ready", response_model=Ready, summary="Readiness: the model is loaded and warmed",
-                responses=_errors({503: NOT_READY}))
+                responses=errors({503: NOT_READY}))
     async def ready() -> dict:
         slot.get()
         return {"status": "ready", "load_seconds": slot.load_seconds}
 
     @router.get("/model", response_model=ModelInfo, summary="The model being served",
-                responses=_errors({503: NOT_READY}))
+                responses=errors({503: NOT_READY}))
     async def model() -> dict:
         return slot.get().info
 
@@ -157,9 +126,10 @@ def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
 
 
 def create_app(predictor: Predictor | None = None, *, load: Callable[[], Predictor] | None = None,
-               limits: Limits = Limits()) -> FastAPI:
+               limits: Limits = Limits(), store: SampleStore | None = None) -> FastAPI:
     """The app around a loaded `predictor` (tests), or around the one `load` returns,
-    called as the server starts, before it accepts connections (`digitlab serve`)."""
+    called as the server starts, before it accepts connections (`digitlab serve`).
+    Corrections go to `store`; without one the page offers none."""
     if (predictor is None) == (load is None):
         raise ValueError("pass a predictor or a load function, not both or neither")
     slot, metrics = ModelSlot(predictor), ServiceMetrics()
@@ -177,6 +147,7 @@ def create_app(predictor: Predictor | None = None, *, load: Callable[[], Predict
     app = FastAPI(title="digitlab", version=__version__, lifespan=lifespan,
                   description="Draw a digit or a number; a neural network trained on MNIST reads it.")
     app.include_router(api_router(slot, limits))
+    app.include_router(samples_router(slot, store, limits))
     app.include_router(metrics_router(metrics))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(ObserveRequests, metrics=metrics)

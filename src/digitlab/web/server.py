@@ -37,6 +37,7 @@ class ServeConfig:
     workers: int = 1
     threads: int | None = None  # PyTorch intra-op threads per worker; None: cores // workers
     log_format: str = "text"
+    store: str | None = None  # the sample store's path or URL; None: --no-store
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -74,13 +75,15 @@ def app_from_env() -> FastAPI:
     import torch
 
     from ..recognition.predictor import Predictor
+    from ..store import open_store
     from .app import create_app
 
     config = ServeConfig.from_json(os.environ[SETTINGS_ENV])
     return_large_blocks_to_the_system()
     torch.set_num_threads(config.threads_per_worker)
     load = partial(Predictor.load, config.model, device=config.device, runtime=config.runtime)
-    return create_app(load=load, limits=config.limits)
+    store = open_store(config.store) if config.store is not None else None
+    return create_app(load=load, limits=config.limits, store=store)
 
 
 def serve(config: ServeConfig) -> None:
