@@ -1,7 +1,11 @@
-"""`digitlab samples stats|list|export`: the corrections collected by the page."""
+"""`digitlab samples stats|list|export`: the corrections collected by the page; `digitlab
+finetune`: a checkpoint trained further on them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from ..errors import DigitlabError
 from .common import print_json
 
 DEFAULT_STORE = "runs/default/samples.db"  # beside the model `make run` serves
@@ -50,6 +54,28 @@ def cmd_samples_export(args) -> int:
     return 0
 
 
+def cmd_finetune(args) -> int:
+    from ..files import check_output_dir
+    from ..training.finetune import FinetuneConfig, finetune
+
+    if Path(args.out).resolve() == Path(args.checkpoint).resolve():
+        raise DigitlabError("--out must differ from the checkpoint: the one fine-tuned is kept as it is")
+    check_output_dir(args.out, "the fine-tuned checkpoint", "model.json")  # before any work
+    cfg = FinetuneConfig(steps=args.steps, lr=args.lr, mnist_batch=args.mnist_batch, sample_batch=args.sample_batch,
+                         holdout=args.holdout, seed=args.seed, test_images=args.test_images)
+    with _open(args) as store:
+        rows, location = store.samples(), store.location
+    print(f"fine-tuning {args.checkpoint} on {len(rows)} samples from {location} mixed with MNIST training images "
+          f"({cfg.steps} steps)")
+    result = finetune(args.checkpoint, rows, args.out, cfg, device=args.device, store=location)
+    print(f"MNIST test accuracy  {result.before['mnist_test']:.4f} -> {result.after['mnist_test']:.4f}  "
+          f"({args.test_images or 10000} test images)")
+    print(f"held-out samples     {result.before['held_out']:.4f} -> {result.after['held_out']:.4f}  "
+          f"({result.held_out} held out, {result.trained_on} trained on)")
+    print(f"fine-tuned checkpoint: {result.out}")
+    return 0
+
+
 def register(sub) -> None:
     """Add this module's commands to the `digitlab` parser."""
     from ..store.export import FORMATS
@@ -74,3 +100,29 @@ def register(sub) -> None:
     parsers["export"].add_argument("--out", required=True, metavar="DIR",
                                    help="a new or empty directory, or an earlier export")
     parsers["export"].add_argument("--format", choices=FORMATS, default="png", help="png (default) or idx")
+
+    from ..training.finetune import FinetuneConfig
+
+    defaults = FinetuneConfig()
+    p = sub.add_parser("finetune", help="train a checkpoint further on the collected samples, keeping MNIST",
+                       description="Continue training CKPT on the samples in the store mixed with MNIST training "
+                                   "images (so MNIST is not forgotten), with a held-out part of the samples. Prints "
+                                   "accuracy on the MNIST test set and on the held-out samples, before and after; "
+                                   "writes an ordinary checkpoint to OUT.")
+    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint directory (e.g. runs/default/best)")
+    p.add_argument("--store", default=DEFAULT_STORE, metavar="S", help=store_help)
+    p.add_argument("--out", required=True, metavar="OUT", help="where the fine-tuned checkpoint goes (new, empty, "
+                                                                "or an earlier checkpoint, which is replaced)")
+    p.add_argument("--steps", type=int, default=defaults.steps, help=f"optimizer steps (default {defaults.steps})")
+    p.add_argument("--lr", type=float, default=defaults.lr, help=f"peak learning rate (default {defaults.lr:g})")
+    p.add_argument("--mnist-batch", type=int, default=defaults.mnist_batch, metavar="N",
+                   help=f"MNIST training images per step (default {defaults.mnist_batch})")
+    p.add_argument("--sample-batch", type=int, default=defaults.sample_batch, metavar="N",
+                   help=f"samples per step, drawn with replacement (default {defaults.sample_batch})")
+    p.add_argument("--holdout", type=float, default=defaults.holdout, metavar="F",
+                   help=f"share of each label's samples held out to measure on (default {defaults.holdout:g})")
+    p.add_argument("--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})")
+    p.add_argument("--test-images", type=int, metavar="N", help="measure MNIST test accuracy on a stratified N of "
+                                                                 "the test images, for a quick run (default: all 10,000)")
+    p.add_argument("--device", help="cpu or cuda[:N]")
+    p.set_defaults(func=cmd_finetune)
