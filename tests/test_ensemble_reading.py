@@ -1,6 +1,7 @@
 """An ensemble directory is read wherever a checkpoint is: predict, serve, export --onnx
 and compare; served, it reads the test digits as `evaluate` scores them."""
 
+import dataclasses
 import json
 import shutil
 from dataclasses import replace
@@ -71,3 +72,24 @@ def test_an_ensemble_exports_as_one_onnx_graph(ensemble, mnist, tmp_path):
         mean = sum(torch.softmax(m(x), 1) for m in members) / 2
     assert torch.allclose(onnx_probs, mean, atol=1e-4)
 
+
+def test_one_server_serves_a_checkpoint_and_an_ensemble_by_name(trained, ensemble, monkeypatch, mnist):
+    """What each worker of `digitlab serve --model A --model ENS` builds (server.app_from_env)."""
+    from digitlab.web.server import SETTINGS_ENV, ServeConfig, app_from_env
+
+    config = ServeConfig(models=(str(trained.best), str(ensemble)))
+    monkeypatch.setenv(SETTINGS_ENV, json.dumps(dataclasses.asdict(config)))
+    seven = png_bytes(Image.fromarray(255 - mnist.test_images[0].numpy()).resize((140, 140)))
+    headers = {"content-type": "image/png"}
+    with TestClient(app_from_env(), raise_server_exceptions=False) as client:
+        assert client.get("/api/ready").status_code == 200
+        listed = client.get("/api/models").json()
+        names = [m["name"] for m in listed]
+        assert names == [f"{trained.best.parent.name}/best", ensemble.name] and listed[0]["default"]
+        assert all(m["ready"] for m in listed) and listed[1]["parameters"] > listed[0]["parameters"]
+        assert client.get("/api/model", params={"model": ensemble.name}).json()["name"] == "test-ensemble"
+        for name in names:
+            read = client.post("/api/predict", params={"model": name}, content=seven, headers=headers)
+            assert read.status_code == 200 and read.json()["number"] == "7", read.text
+        unknown = client.post("/api/predict", params={"model": "nope"}, content=seven, headers=headers)
+        assert unknown.status_code == 404 and names[1] in unknown.json()["detail"]

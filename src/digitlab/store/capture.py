@@ -24,8 +24,8 @@ def _pixels_of(data_url: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.partition(",")[2]))).convert("L"))
 
 
-def sample_from_drawing(data: bytes, predictor: Predictor, label: int) -> Sample:
-    """Read `data` with the predictor and make the sample; ImageError for no ink."""
+def sample_from_drawing(data: bytes, predictor: Predictor, label: int, model: str | None = None) -> Sample:
+    """Read `data` with the predictor (served as `model`) and make the sample; ImageError for no ink."""
     gray = decode_image(data)
     reading = predictor.read_gray(gray, with_images=True)
     if reading["number"] is None:
@@ -34,7 +34,6 @@ def sample_from_drawing(data: bytes, predictor: Predictor, label: int) -> Sample
     pixels = _pixels_of(digits[0]["image"]) if len(digits) == 1 else normalize_ink(ink_map(gray))
     if pixels is None:
         raise ImageError("the image is blank: there is nothing to label")
-    info = predictor.info
     return Sample(label=label, drawing=data, pixels=pixels, reading=reading["number"],
                   confidence=min(d["confidence"] for d in digits), rejected=reading["rejected"],
-                  model=info["name"], weights_sha256=predictor.weights_sha256)
+                  model=model or predictor.info["name"], weights_sha256=predictor.weights_sha256)

@@ -28,7 +28,7 @@ from ..store import SampleStore
 from .body import image_from_request
 from .limits import Limits
 from .metrics import ServiceMetrics, metrics_router
-from .model_slot import ModelSlot
+from .models import ModelSlots, model_name, models_router
 from .observe import ObserveRequests
 from .openapi import IMAGE_BODY, errors
 from .reading import read_within_limits
@@ -82,9 +82,10 @@ class Ready(BaseModel):
 
 
 NOT_READY = "the model failed to load (the detail says why)"
+NO_MODEL = "no model of that name on this server (GET /api/models lists them)"
 
 
-def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
+def api_router(models: ModelSlots, limits: Limits) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["api"])
 
     @router.post("/predict", response_model=Reading, response_model_exclude_unset=True,
@@ -92,16 +93,17 @@ def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
                  openapi_extra={"requestBody": IMAGE_BODY},
                  responses=errors({
                      400: "empty body, bad base64, JSON nested too deeply or a malformed form",
+                     404: NO_MODEL,
                      413: "an image over the byte limit (--max-image-bytes, default 5 MB)",
                      415: "a content type that is not an image, form or JSON",
                      422: "not a readable image, too many pixels (--max-pixels), truncated, or a bad query parameter",
                      503: f"{NOT_READY}, or reading took longer than the limit (--timeout)"}))
-    async def predict(request: Request, detail: bool = False) -> dict:
+    async def predict(request: Request, detail: bool = False, model: str | None = None) -> dict:
         """Send the image as multipart/form-data (field `image`), as JSON
         `{"image": "data:image/png;base64,..."}`, or as a raw image/* body. With
         `detail=true` each digit also carries the 28x28 image the model saw and all ten
-        probabilities."""
-        predictor = slot.get()
+        probabilities. `model` picks one of the server's models by name (GET /api/models)."""
+        predictor = models.get(model)
         data, name = await image_from_request(request, limits)
         result = await read_within_limits(predictor.read, data, limits, detail)
         request.state.reading = {"digits": len(result["digits"]), "rejected": result["rejected"]}
@@ -114,40 +116,47 @@ def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
     @router.get("/ready", response_model=Ready, summary="Readiness: the model is loaded and warmed",
                 responses=errors({503: NOT_READY}))
     async def ready() -> dict:
-        slot.get()
-        return {"status": "ready", "load_seconds": slot.load_seconds}
+        models.check_ready()
+        return {"status": "ready", "load_seconds": models.load_seconds}
 
-    @router.get("/model", response_model=ModelInfo, summary="The model being served",
-                responses=errors({503: NOT_READY}))
-    async def model() -> dict:
-        return slot.get().info
+    @router.get("/model", response_model=ModelInfo, summary="The model being served (or the one named)",
+                responses=errors({404: NO_MODEL, 503: NOT_READY}))
+    async def model(model: str | None = None) -> dict:
+        return models.get(model).info
 
     return router
 
 
 def create_app(predictor: Predictor | None = None, *, load: Callable[[], Predictor] | None = None,
-               limits: Limits = Limits(), store: SampleStore | None = None) -> FastAPI:
+               limits: Limits = Limits(), store: SampleStore | None = None,
+               models: dict[str, Predictor | Callable[[], Predictor]] | None = None) -> FastAPI:
     """The app around a loaded `predictor` (tests), or around the one `load` returns,
-    called as the server starts, before it accepts connections (`digitlab serve`).
+    called as the server starts, before it accepts connections; or around several
+    `models` by name, loaded or load functions (`digitlab serve --model A --model B`).
     Corrections go to `store`; without one the page offers none."""
-    if (predictor is None) == (load is None):
-        raise ValueError("pass a predictor or a load function, not both or neither")
-    slot, metrics = ModelSlot(predictor), ServiceMetrics()
+    if sum(x is not None for x in (predictor, load, models)) != 1:
+        raise ValueError("pass one of: a predictor, a load function, or models by name")
     if predictor is not None:
-        metrics.load_seconds.set(slot.load_seconds)
+        models = {model_name(predictor.checkpoint.path): predictor}
+    elif load is not None:
+        models = {"model": load}
+    slots, metrics = ModelSlots(models), ServiceMetrics()
+    if slots.load_seconds is not None:
+        metrics.load_seconds.set(slots.load_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if load is not None:  # the server accepts connections only after this
-            await anyio.to_thread.run_sync(slot.load, load)
-            if slot.ready:
-                metrics.load_seconds.set(slot.load_seconds)
+        if slots.loaders:  # the server accepts connections only after this
+            await anyio.to_thread.run_sync(slots.load)
+            if slots.load_seconds is not None:
+                metrics.load_seconds.set(slots.load_seconds)
         yield
 
     app = FastAPI(title="digitlab", version=__version__, lifespan=lifespan,
                   description="Draw a digit or a number; a neural network trained on MNIST reads it.")
-    app.include_router(api_router(slot, limits))
-    app.include_router(samples_router(slot, store, limits))
+    app.include_router(api_router(slots, limits))
+    app.include_router(models_router(slots))
+    app.include_router(samples_router(slots, store, limits))
     app.include_router(metrics_router(metrics))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(ObserveRequests, metrics=metrics)

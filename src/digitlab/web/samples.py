@@ -19,7 +19,7 @@ from ..store import SampleStore, StoreError, label_name, parse_label
 from ..store.capture import sample_from_drawing
 from .body import image_from_request
 from .limits import Limits
-from .model_slot import ModelSlot
+from .models import ModelSlots
 from .openapi import IMAGE_BODY, errors
 from .reading import read_within_limits
 
@@ -46,7 +46,7 @@ async def _in_thread(work, *args):
         raise HTTPException(503, str(e)) from None
 
 
-def samples_router(slot: ModelSlot, store: SampleStore | None, limits: Limits) -> APIRouter:
+def samples_router(models: ModelSlots, store: SampleStore | None, limits: Limits) -> APIRouter:
     router = APIRouter(prefix="/api/samples", tags=["samples"])
 
     def _store() -> SampleStore:
@@ -57,22 +57,23 @@ def samples_router(slot: ModelSlot, store: SampleStore | None, limits: Limits) -
     @router.post("", response_model=StoredSample, status_code=201, summary="Store a corrected drawing",
                  openapi_extra={"requestBody": IMAGE_BODY},
                  responses=errors({400: "empty body, bad base64, bad JSON or form",
-                                   404: NO_STORE,
+                                   404: f"{NO_STORE}, or no model of that name",
                                    413: "an image over the byte limit (--max-image-bytes)",
                                    415: "a content type that is not an image, form or JSON",
                                    422: "an unknown label, a blank or unreadable image, or too many pixels",
                                    503: "the store cannot be reached or written, or the model is not loaded"}))
     async def add_sample(request: Request, label: str = Query(
-            ..., description='the right answer: a digit 0-9, or "not a digit"')) -> dict:
-        """The image goes in the same three forms as /api/predict; the label in the query."""
+            ..., description='the right answer: a digit 0-9, or "not a digit"'), model: str | None = None) -> dict:
+        """The image goes in the same three forms as /api/predict; the label in the query, and
+        `model` names the model that read it (default: the server's first)."""
         target = _store()
         try:
             value = parse_label(label)
         except DigitlabError as e:
             raise HTTPException(422, str(e)) from None
-        predictor = slot.get()
+        predictor = models.get(model)
         data, _ = await image_from_request(request, limits)
-        sample = await read_within_limits(sample_from_drawing, data, limits, predictor, value)
+        sample = await read_within_limits(sample_from_drawing, data, limits, predictor, value, model or models.default)
         sample_id = await _in_thread(target.add, sample)
         total = await _in_thread(target.count)
         return {"id": sample_id, "label": label_name(value), "reading": sample.reading, "total": total}

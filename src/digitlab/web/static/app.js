@@ -106,7 +106,7 @@ async function send(init) {
   const mine = ++sequence;
   lastImage = init;
   try {
-    const response = await fetch("/api/predict?detail=true", init);
+    const response = await fetch("/api/predict?detail=true" + modelQuery(), init);
     const body = await response.json();
     if (mine !== sequence) return;
     if (!response.ok) { show(null, body.detail || response.statusText); return; }
@@ -183,7 +183,7 @@ async function correct(label) {
   if (!lastImage) return;
   savedEl.textContent = "saving...";
   try {
-    const response = await fetch("/api/samples?label=" + encodeURIComponent(label), lastImage);
+    const response = await fetch("/api/samples?label=" + encodeURIComponent(label) + modelQuery(), lastImage);
     const body = await response.json();
     if (!response.ok) { savedEl.textContent = body.detail || response.statusText; return; }
     savedEl.textContent = `thank you: kept as "${body.label}"`;
@@ -199,8 +199,29 @@ fetch("/api/samples/stats").then((r) => r.json()).then((s) => {
   if (s.enabled) showCount(s.total);
 }).catch(() => {});
 
-fetch("/api/model").then((r) => r.json()).then((m) => {
-  document.getElementById("model").textContent =
-    `${m.name}, ${m.parameters.toLocaleString()} parameters`;
+// Several models (serve --model A --model B): a picker; every reading and correction names the one picked.
+const select = document.getElementById("model-select");
+
+function modelQuery() {
+  return select.value ? "&model=" + encodeURIComponent(select.value) : "";
+}
+
+function describeModel() {
+  fetch("/api/model?" + modelQuery().slice(1)).then((r) => r.json()).then((m) => {
+    document.getElementById("model").textContent =
+      `${m.name}, ${m.parameters.toLocaleString()} parameters`;
+  }).catch(() => {});
+}
+
+fetch("/api/models").then((r) => r.json()).then((models) => {
+  for (const m of models) {
+    const option = document.createElement("option");
+    option.value = option.textContent = m.name;
+    option.selected = m.default;
+    select.append(option);
+  }
+  document.getElementById("picker").hidden = models.length < 2;
 }).catch(() => {});
+select.addEventListener("change", () => { describeModel(); schedule(0); });
+describeModel();
 redraw();
