@@ -154,5 +154,5 @@ def test_the_cli_names_a_store_it_cannot_use(tmp_path):
                        "cannot open the sample store postgresql", "127.0.0.1")
     (tmp_path / "a-file").write_text("x")
     assert main(["samples", "list", "--store", str(tmp_path / "missing.db")]) == 2
-    with pytest.raises(StoreError, match="cannot create the sample store"):
+    with pytest.raises(StoreError, match="a-file is a file, not a directory"):
         open_store(tmp_path / "a-file" / "samples.db")

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from ..errors import DigitlabError
+from ..files import check_writable_target
 from .labels import LABEL_NAMES
 from .schema import MIGRATIONS, SCHEMA_VERSION, metadata, samples, store_meta
 
@@ -188,7 +189,11 @@ def open_store(location: str | Path, create: bool = True) -> SampleStore:
         if path.is_dir():
             raise StoreError(f"the sample store {path} is a directory; give a file path (e.g. {path}/samples.db)")
         try:
+            if create and not path.exists():
+                check_writable_target(path, "the sample store")  # a file in the way, a read-only directory
             path.parent.mkdir(parents=True, exist_ok=True)
+        except DigitlabError as e:
+            raise StoreError(str(e)) from None
         except OSError as e:
             raise StoreError(f"cannot create the sample store {path}: {e.strerror or e}") from None
     try:

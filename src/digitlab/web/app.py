@@ -1,9 +1,10 @@
-"""The web service: the drawing page and a JSON API around one Predictor.
+"""The web service: the drawing page and a JSON API around one Predictor, or several by
+name (models.py).
 
 `create_app(predictor)` builds the app, so tests inject whatever model they like;
-`digitlab serve` passes a function that loads it instead (server.py), so that each
-worker process loads its own model, before it takes connections (model_slot.py).
-Request bodies are read with hard limits before anything parses them (body.py,
+`digitlab serve` passes functions that load them instead (server.py), so that each
+worker process loads its own models, before it takes connections (model_slot.py).
+Corrections go to the sample store (samples.py). Request bodies are read with hard limits before anything parses them (body.py,
 limits.py), every request is counted and logged (observe.py), and every failure is
 a JSON error naming the problem; no traceback reaches a client.
 """
