@@ -9,7 +9,7 @@ RUN    ?= runs/default
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test install clean
+.PHONY: run test install clean postgresql
 
 install: $(STAMP)
 
@@ -37,7 +37,13 @@ run: $(STAMP)
 $(CHROMIUM):
 	apt-get update -q && apt-get install -y -q chromium
 
-test: $(STAMP) $(CHROMIUM)
+# The sample store's tests start their own PostgreSQL server from Debian's binaries
+# (/usr/lib/postgresql/<version>/bin); install the package once where it is missing.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || \
+		(apt-get update -q && apt-get install -y -q postgresql)
+
+test: $(STAMP) $(CHROMIUM) postgresql
 	$(DL) data fetch
 	$(PY) -m pytest
 

@@ -96,3 +96,13 @@ def serve_in_thread(app, wait: bool = True):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """One real PostgreSQL server for the whole session (tests/postgres.py); each test that
+    needs a database makes its own with postgres.create_database."""
+    from postgres import postgres_server
+
+    with postgres_server(free_port()) as url:
+        yield url

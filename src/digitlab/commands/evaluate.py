@@ -150,7 +150,7 @@ def register(sub) -> None:
     p = sub.add_parser("compare", help="several checkpoints side by side",
                        description="Accuracy, loss, calibration error, parameters and robustness of several "
                                    "checkpoints in one table; their training curves overlaid in one figure.")
-    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="two or more checkpoint directories")
+    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="two or more checkpoint or ensemble directories")
     p.add_argument("--out", default="runs/compare", help="directory for compare.json and training_curves.png "
                                                          "(default runs/compare)")
     p.add_argument("--robustness-images", type=int, default=ROBUSTNESS_IMAGES, metavar="N",

@@ -19,7 +19,7 @@ def cmd_explain(args) -> int:
         data = Path(args.image).read_bytes()
     except OSError as e:
         raise DigitlabError(f"cannot read {args.image}: {e.strerror or e}") from None
-    predictor = load_predictor(args)
+    predictor = load_predictor(args.model, args)
     try:
         answer, explained = explain_image(predictor, decode_image(data), None if args.digit is None else args.digit - 1)
     except NoSuchDigit as e:

@@ -14,19 +14,19 @@ from .common import print_json
 DEFAULT_MODEL = "runs/default/best"  # what `make run` trains
 
 
-def load_predictor(args):
+def load_predictor(path: str, args):
     from ..recognition.predictor import Predictor
 
-    if not Path(args.model).exists() and args.model == DEFAULT_MODEL:
+    if not Path(path).exists() and path == DEFAULT_MODEL:
         raise DigitlabError(f"no model at {DEFAULT_MODEL}: run `make run` (or `digitlab train --out runs/default`) "
                             "first, or pass --model CKPT")
-    return Predictor.load(args.model, device=args.device, runtime=args.runtime)
+    return Predictor.load(path, device=args.device, runtime=args.runtime)
 
 
 def cmd_predict(args) -> int:
     from ..recognition.preprocess import ImageError
 
-    predictor = load_predictor(args)
+    predictor = load_predictor(args.model, args)
     results, failed = [], 0
     for name in args.images:
         try:
@@ -52,28 +52,41 @@ def cmd_predict(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    from ..store import default_location, open_store
     from ..web.limits import Limits
+    from ..web.models import model_names
     from ..web.server import ServeConfig, serve
 
-    config = ServeConfig(model=args.model, device=args.device, runtime=args.runtime, host=args.host, port=args.port,
-                         workers=args.workers, threads=args.threads, log_format=args.log_format,
+    if args.no_store and args.store:
+        raise DigitlabError("--store and --no-store contradict each other; give one")
+    paths = tuple(args.model or [DEFAULT_MODEL])
+    names = model_names(paths)
+    store = None if args.no_store else str(args.store or default_location(paths[0]))
+    config = ServeConfig(models=paths, device=args.device, runtime=args.runtime, host=args.host, port=args.port,
+                         workers=args.workers, threads=args.threads, log_format=args.log_format, store=store,
                          limits=Limits(args.max_image_bytes, args.max_pixels, args.timeout))
     if args.workers < 1 or (args.threads is not None and args.threads < 1):
         raise DigitlabError(f"--workers and --threads must be at least 1, not {args.workers} and {args.threads}")
-    # checked (and its rejection threshold cached) once here; then each worker loads it
-    checkpoint = load_predictor(args).checkpoint.path
-    print(f"serving {checkpoint} on http://{args.host}:{args.port}/ with {args.workers} worker(s), "
+    if store is not None:  # made (or migrated) once here, so a bad store stops the server before it starts
+        with open_store(store) as opened:
+            store_note = f"corrections to {opened.location} ({opened.count()} so far)"
+    # checked (and their rejection thresholds cached) once here; then each worker loads them
+    for path in paths:
+        load_predictor(path, args)
+    served = paths[0] if len(paths) == 1 else ", ".join(f"{p} as {n!r}" for n, p in zip(names, paths))
+    print(f"serving {served} on http://{args.host}:{args.port}/ with {args.workers} worker(s), "
           f"{config.threads_per_worker} thread(s) each  (API docs at /docs, metrics at /metrics; Ctrl-C stops)",
           flush=True)
+    print(store_note if store is not None else "the sample store is off (--no-store)", flush=True)
     serve(config)
     return 0
 
 
 def cmd_export(args) -> int:
     from ..recognition.onnx_export import TOLERANCE, export_onnx
-    from ..training.checkpoint import load_checkpoint
+    from ..training.ensemble import load_reader
 
-    difference = export_onnx(load_checkpoint(args.checkpoint), args.onnx)
+    difference = export_onnx(load_reader(args.checkpoint), args.onnx)  # an ensemble: one graph
     print(f"wrote {args.onnx}: ONNX Runtime matches PyTorch within {difference:.2e} (max abs logit difference; "
           f"tolerance {TOLERANCE:g})")
     return 0
@@ -106,7 +119,8 @@ def register(sub) -> None:
                                    "normalized the way MNIST was made, split into digits left to right and read; "
                                    "a shape the model is not confident about is reported as rejected.")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"checkpoint directory (default {DEFAULT_MODEL})")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"checkpoint directory or ensemble directory (default {DEFAULT_MODEL})")
     p.add_argument("--json", action="store_true",
                    help='print {"file", "number", "digits": [{"digit", "confidence", "top3", "box"}], '
                         '"rejected", "reason"} per image')
@@ -120,18 +134,26 @@ def register(sub) -> None:
                                    "and a JSON API: POST /api/predict, GET /api/health (liveness), GET /api/ready "
                                    "(readiness: the model loaded and warmed), GET /api/model, GET /metrics "
                                    "(Prometheus); OpenAPI docs at /docs. One log line per request on stderr.")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"checkpoint directory (default {DEFAULT_MODEL})")
+    p.add_argument("--model", action="append", metavar="DIR",
+                   help=f"checkpoint or ensemble directory (default {DEFAULT_MODEL}); repeat it to serve several: "
+                        "the page gets a picker, /api/predict?model=NAME picks one, /api/models lists them, and "
+                        "the first is the default")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--device", help="cpu or cuda[:N]")
     p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
                    help="run the model with PyTorch (default) or ONNX Runtime")
+    p.add_argument("--store", metavar="S", help="where the page's corrections go: a SQLite file or a "
+                                                 "postgresql://user:password@host/db URL (default: samples.db "
+                                                 "beside the model's run, e.g. runs/default/samples.db)")
+    p.add_argument("--no-store", action="store_true", help="keep no corrections; the page hides its buttons")
     _add_service_options(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("export", help="export a checkpoint to ONNX, checked against PyTorch",
                        description="Write the model as ONNX (raw pixels in, logits out, dynamic batch) and print "
                                    "the largest difference between ONNX Runtime's and PyTorch's logits.")
-    p.add_argument("checkpoint", help="checkpoint directory")
+    p.add_argument("checkpoint", help="checkpoint directory, or an ensemble directory (exported as one graph that "
+                                      "averages its members' probabilities and returns their log)")
     p.add_argument("--onnx", required=True, metavar="OUT", help="where to write the .onnx file")
     p.set_defaults(func=cmd_export)

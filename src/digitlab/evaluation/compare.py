@@ -15,7 +15,7 @@ from .robustness import family_means
 
 def comparison_row(e: Evaluation) -> dict:
     return {"checkpoint": str(e.checkpoint.path), "model": e.checkpoint.name, "accuracy": e.metrics["accuracy"],
-            "loss": e.metrics["loss"], "ece": e.metrics["ece"], "parameters": e.summary["total_params"],
+            "loss": e.metrics["loss"], "ece": e.metrics["ece"], "parameters": e.checkpoint.parameters,
             "robustness": family_means(e.robustness)}
 
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ..device import pick_device, resolve_precision
 from ..errors import DigitlabError
 from ..models.inference import predict_probs
-from ..training.checkpoint import load_checkpoint
+from ..training.checkpoint import Checkpoint, load_checkpoint
 from ..training.ensemble import is_ensemble, load_ensemble
 from ..training.trainer import split_images
 
@@ -27,6 +27,13 @@ def prob_metrics(probs: torch.Tensor, labels: torch.Tensor) -> dict:
         "loss": F.nll_loss(probs.clamp_min(1e-12).log(), labels).item(),
         "n": len(labels),
     }
+
+
+def each_member_probs(checkpoints: list[Checkpoint], images: torch.Tensor, device: torch.device,
+                      precision: str = "fp32", tta: bool = False) -> list[torch.Tensor]:
+    """Each member's class probabilities (over the shifted views with `tta`); an ensemble's
+    reading is their mean."""
+    return [predict_probs([c.model], images, device, precision, tta=tta) for c in checkpoints]
 
 
 def evaluate_checkpoint(path: str | Path, device: str | None = None, precision: str = "fp32",
@@ -50,8 +57,7 @@ def evaluate_checkpoint(path: str | Path, device: str | None = None, precision: 
         if len(splits) > 1:
             raise DigitlabError(f"the members of {path} held out different validation images")
     images, labels = split_images(checkpoints[0], split)
-    prec = resolve_precision(precision, dev)
-    member_probs = [predict_probs([c.model], images, dev, prec, tta=use_tta) for c in checkpoints]
+    member_probs = each_member_probs(checkpoints, images, dev, resolve_precision(precision, dev), use_tta)
     result = prob_metrics(torch.stack(member_probs).mean(0), labels)
     result.update(split=split, tta=use_tta)
     if len(checkpoints) > 1:

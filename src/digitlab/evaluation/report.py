@@ -26,7 +26,8 @@ from ..errors import DigitlabError
 from ..files import atomic_dir, check_output_dir
 from ..models.inference import predict_logits
 from ..models.summary import summarize
-from ..training.checkpoint import Checkpoint, load_checkpoint
+from ..training.checkpoint import Checkpoint
+from ..training.ensemble import load_reader
 from . import plots
 from .html_report import render_html
 from .metrics import classification_metrics, classification_report_text
@@ -80,7 +81,7 @@ def evaluate(path: str | Path, device: str | None = None, robustness_images: int
     (with `open_set`) how it tells digits from held-out non-digits."""
     t0 = time.perf_counter()
     dev = pick_device(device)
-    checkpoint = load_checkpoint(path, dev)
+    checkpoint = load_reader(path, dev)  # a checkpoint, or an ensemble read as one (compare)
     data = load_mnist()
     n = len(data.test_labels)
     if not 0 < robustness_images <= n:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..models.averaged import AveragedModel
+from ..models.build import DigitNet
 from ..recognition.predictor import Predictor
 from ..recognition.preprocess import ImageError
 from .explanation import Explanation, explain_digit
@@ -26,5 +28,14 @@ def explain_image(predictor: Predictor, gray: np.ndarray, digit: int | None = No
     if digit is not None and not 0 <= digit < len(readings):
         raise NoSuchDigit(digit, len(readings))
     chosen = range(len(readings)) if digit is None else [digit]
-    model = predictor.checkpoint.model
+    model, answer["network"] = one_network(predictor.checkpoint.model)
     return answer, {i: explain_digit(model, readings[i].digit.image, answer["digits"][i]["digit"]) for i in chosen}
+
+
+def one_network(model) -> tuple[DigitNet, str]:
+    """The network an explanation looks inside, and which it is: the model itself, or the
+    first member of an ensemble (whose layers are those of one network; the ensemble's
+    reading averages them all)."""
+    if isinstance(model, AveragedModel):
+        return model.members[0], f"member 1 of the ensemble's {len(model.members)}"
+    return model, "the model"

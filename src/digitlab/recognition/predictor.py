@@ -20,7 +20,8 @@ from ..device import pick_device, resolve_precision
 from ..errors import DigitlabError
 from ..files import write_json_atomic
 from ..models.inference import predict_logits
-from ..training.checkpoint import Checkpoint, load_checkpoint
+from ..training.checkpoint import Checkpoint
+from ..training.ensemble import load_reader
 from .preprocess import decode_image, find_pieces
 from .rejection import REJECT_RATE, digit_scores, rejection_threshold
 from .segment import Reading, read_digits
@@ -84,7 +85,7 @@ class Predictor:
         if runtime not in RUNTIMES:
             raise DigitlabError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
         dev = pick_device(device)
-        checkpoint = load_checkpoint(path, dev)
+        checkpoint = load_reader(path, dev)  # a checkpoint, or an ensemble read as one
         threshold = rejection_threshold(checkpoint, dev)["threshold"]
         onnx = _onnx_beside(checkpoint) if runtime == "onnx" else None
         if onnx is not None:
@@ -101,13 +102,16 @@ class Predictor:
 
     @property
     def info(self) -> dict:
-        from ..models.summary import summarize
-
         meta = self.checkpoint.meta
         return {"name": self.checkpoint.name, "spec": self.checkpoint.model_spec.spec,
-                "parameters": summarize(self.checkpoint.model_spec)["total_params"],
+                "parameters": self.checkpoint.parameters,
                 "val_accuracy": meta.get("metrics", {}).get("val_accuracy"),
                 "rejection_threshold": self.threshold, "path": str(self.checkpoint.path), "runtime": self.runtime}
+
+    @property
+    def weights_sha256(self) -> str | None:
+        """Which weights read a drawing (kept with each stored sample)."""
+        return self.checkpoint.meta.get("weights_sha256")
 
     def classify(self, images: np.ndarray) -> np.ndarray:
         """Probabilities N x 10 for uint8 MNIST-style images N x 28 x 28.

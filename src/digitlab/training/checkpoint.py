@@ -44,6 +44,13 @@ class Checkpoint:
     def name(self) -> str:
         return self.model_spec.name
 
+    @property
+    def parameters(self) -> int:
+        """Keras-style parameter count; an ensemble's is its members' sum (ensemble.load_reader records it)."""
+        from ..models.summary import summarize
+
+        return self.meta.get("ensemble", {}).get("parameters") or summarize(self.model_spec)["total_params"]
+
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()

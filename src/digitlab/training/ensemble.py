@@ -10,9 +10,13 @@ its own `last/` checkpoint.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
+
+from ..models.averaged import AveragedModel
+from ..models.inference import place_model
 
 from ..errors import DigitlabError
 from ..files import read_json, write_json_atomic
@@ -109,3 +113,24 @@ def load_ensemble(path: str | Path, device="cpu") -> Ensemble:
                             f"continue it with: digitlab train --resume {path}")
     checkpoints = [load_checkpoint(path / m["checkpoint"], device) for m in manifest["members"]]
     return Ensemble(checkpoints, bool(manifest.get("tta")), path)
+
+
+def load_reader(path: str | Path, device="cpu") -> Checkpoint:
+    """A checkpoint, or an ensemble directory as one Checkpoint whose model averages the
+    members (models.averaged): what predict, serve, export and compare read.
+
+    It carries the first member's spec and training config (the members share the
+    validation images its "not a digit" threshold is calibrated on, cached in the ensemble's
+    directory) and, as its weights' SHA-256, one over the members' and the TTA setting."""
+    if not is_ensemble(path):
+        return load_checkpoint(path, device)
+    ensemble = load_ensemble(path, device)
+    first = ensemble.checkpoints[0]
+    key = hashlib.sha256(" ".join([f"tta={ensemble.tta}"] + [c.meta.get("weights_sha256") or "" for c in
+                                                               ensemble.checkpoints]).encode()).hexdigest()
+    name = read_manifest(path).get("name") or Path(path).name
+    meta = {**first.meta, "metrics": {}, "history": [], "weights_sha256": key,
+            "ensemble": {"name": name, "members": [str(c.path) for c in ensemble.checkpoints], "tta": ensemble.tta,
+                         "parameters": sum(c.parameters for c in ensemble.checkpoints)}}
+    model = place_model(AveragedModel([c.model for c in ensemble.checkpoints], ensemble.tta), device).eval()
+    return Checkpoint(model=model, model_spec=replace(first.model_spec, name=name), meta=meta, path=Path(path))

@@ -1,9 +1,11 @@
-"""The web service: the drawing page and a JSON API around one Predictor.
+"""The web service: the drawing page and a JSON API around one Predictor, or several by
+name (models.py).
 
 `create_app(predictor)` builds the app, so tests inject whatever model they like;
-`digitlab serve` passes a function that loads it instead (server.py), so that each
-worker process loads its own model, before it takes connections (model_slot.py).
-Request bodies are read with hard limits before anything parses them (body.py,
+`digitlab serve` passes functions that load them instead (server.py), so that each
+worker process loads its own models, before it takes connections (model_slot.py).
+Corrections go to the sample store (samples.py); explain.py shows what
+the network saw. Request bodies are read with hard limits before anything parses them (body.py,
 limits.py), every request is counted and logged (observe.py), and every failure is
 a JSON error naming the problem; no traceback reaches a client.
 """
@@ -23,34 +25,38 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..recognition.predictor import Predictor
+from ..store import SampleStore
+from .body import image_from_request
 from .explain import explain_router
-from .image_work import run_image_work
 from .limits import Limits
 from .metrics import ServiceMetrics, metrics_router
-from .model_slot import ModelSlot
-from .schemas import (IMAGE_ROUTE_ERRORS, NOT_READY, Health, ModelInfo, Ready, Reading, error_responses,
-                      request_body_schema)
+from .models import ModelSlots, model_name, models_router
 from .observe import ObserveRequests
+from .openapi import IMAGE_BODY, IMAGE_ROUTE_ERRORS, NO_MODEL, NOT_READY, errors
+from .reading import read_within_limits
+from .samples import samples_router
+from .schemas import Health, ModelInfo, Ready, Reading
 
 MAX_IMAGE_BYTES = Limits().max_image_bytes
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("digitlab.web")
 
 
-def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
+def api_router(models: ModelSlots, limits: Limits) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["api"])
 
     @router.post("/predict", response_model=Reading, response_model_exclude_unset=True,
                  summary="Read the digits or the number in an image",
-                 openapi_extra={"requestBody": request_body_schema()},
-                 responses=error_responses(IMAGE_ROUTE_ERRORS))
-    async def predict(request: Request, detail: bool = False) -> dict:
+                 openapi_extra={"requestBody": IMAGE_BODY},
+                 responses=errors(IMAGE_ROUTE_ERRORS))
+    async def predict(request: Request, detail: bool = False, model: str | None = None) -> dict:
         """Send the image as multipart/form-data (field `image`), as JSON
         `{"image": "data:image/png;base64,..."}`, or as a raw image/* body. With
         `detail=true` each digit also carries the 28x28 image the model saw and all ten
-        probabilities."""
-        predictor = slot.get()
-        result, name = await run_image_work(request, limits, lambda data: predictor.read(data, detail))
+        probabilities. `model` picks one of the server's models by name (GET /api/models)."""
+        predictor = models.get(model)
+        data, name = await image_from_request(request, limits)
+        result = await read_within_limits(predictor.read, data, limits, detail)
         request.state.reading = {"digits": len(result["digits"]), "rejected": result["rejected"]}
         return {"file": name, **result}
 
@@ -59,41 +65,50 @@ def api_router(slot: ModelSlot, limits: Limits) -> APIRouter:
         return {"status": "ok", "version": __version__}
 
     @router.get("/ready", response_model=Ready, summary="Readiness: the model is loaded and warmed",
-                responses=error_responses({503: NOT_READY}))
+                responses=errors({503: NOT_READY}))
     async def ready() -> dict:
-        slot.get()
-        return {"status": "ready", "load_seconds": slot.load_seconds}
+        models.check_ready()
+        return {"status": "ready", "load_seconds": models.load_seconds}
 
-    @router.get("/model", response_model=ModelInfo, summary="The model being served",
-                responses=error_responses({503: NOT_READY}))
-    async def model() -> dict:
-        return slot.get().info
+    @router.get("/model", response_model=ModelInfo, summary="The model being served (or the one named)",
+                responses=errors({404: NO_MODEL, 503: NOT_READY}))
+    async def model(model: str | None = None) -> dict:
+        return models.get(model).info
 
     return router
 
 
 def create_app(predictor: Predictor | None = None, *, load: Callable[[], Predictor] | None = None,
-               limits: Limits = Limits()) -> FastAPI:
+               limits: Limits = Limits(), store: SampleStore | None = None,
+               models: dict[str, Predictor | Callable[[], Predictor]] | None = None) -> FastAPI:
     """The app around a loaded `predictor` (tests), or around the one `load` returns,
-    called as the server starts, before it accepts connections (`digitlab serve`)."""
-    if (predictor is None) == (load is None):
-        raise ValueError("pass a predictor or a load function, not both or neither")
-    slot, metrics = ModelSlot(predictor), ServiceMetrics()
+    called as the server starts, before it accepts connections; or around several
+    `models` by name, loaded or load functions (`digitlab serve --model A --model B`).
+    Corrections go to `store`; without one the page offers none."""
+    if sum(x is not None for x in (predictor, load, models)) != 1:
+        raise ValueError("pass one of: a predictor, a load function, or models by name")
     if predictor is not None:
-        metrics.load_seconds.set(slot.load_seconds)
+        models = {model_name(predictor.checkpoint.path): predictor}
+    elif load is not None:
+        models = {"model": load}
+    slots, metrics = ModelSlots(models), ServiceMetrics()
+    if slots.load_seconds is not None:
+        metrics.load_seconds.set(slots.load_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if load is not None:  # the server accepts connections only after this
-            await anyio.to_thread.run_sync(slot.load, load)
-            if slot.ready:
-                metrics.load_seconds.set(slot.load_seconds)
+        if slots.loaders:  # the server accepts connections only after this
+            await anyio.to_thread.run_sync(slots.load)
+            if slots.load_seconds is not None:
+                metrics.load_seconds.set(slots.load_seconds)
         yield
 
     app = FastAPI(title="digitlab", version=__version__, lifespan=lifespan,
                   description="Draw a digit or a number; a neural network trained on MNIST reads it.")
-    app.include_router(api_router(slot, limits))
-    app.include_router(explain_router(slot, limits))
+    app.include_router(api_router(slots, limits))
+    app.include_router(explain_router(slots, limits))
+    app.include_router(models_router(slots))
+    app.include_router(samples_router(slots, store, limits))
     app.include_router(metrics_router(metrics))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(ObserveRequests, metrics=metrics)

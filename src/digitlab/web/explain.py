@@ -14,10 +14,12 @@ from ..explain import describe, explain_image
 from ..explain import render
 from ..explain.explanation import attribution_overlay, map_grid
 from ..recognition.preprocess import decode_image
-from .image_work import run_image_work
+from .body import image_from_request
 from .limits import Limits
-from .model_slot import ModelSlot
-from .schemas import IMAGE_ROUTE_ERRORS, DigitReading, error_responses, request_body_schema
+from .models import ModelSlots
+from .openapi import IMAGE_BODY, IMAGE_ROUTE_ERRORS, errors
+from .reading import read_within_limits
+from .schemas import DigitReading
 
 
 class ExplainedLayer(BaseModel):
@@ -59,6 +61,7 @@ class ExplainedDigit(DigitReading):
 class ExplainedReading(BaseModel):
     file: str | None = None
     model: str
+    network: str  # the network explained: "the model", or which member of an ensemble
     number: str | None
     digits: list[ExplainedDigit]
     rejected: bool
@@ -69,20 +72,21 @@ def data_url(pixels) -> str:
     return "data:image/png;base64," + base64.b64encode(render.png(pixels)).decode("ascii")
 
 
-def explain_router(slot: ModelSlot, limits: Limits) -> APIRouter:
+def explain_router(models: ModelSlots, limits: Limits) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["api"])
 
     @router.post("/explain", response_model=ExplainedReading, response_model_exclude_unset=True,
                  summary="What each layer of the network saw, and which strokes decided",
-                 openapi_extra={"requestBody": request_body_schema()},
-                 responses=error_responses(IMAGE_ROUTE_ERRORS))
+                 openapi_extra={"requestBody": IMAGE_BODY}, responses=errors(IMAGE_ROUTE_ERRORS))
     async def explain(request: Request, digit: int | None = Query(None, ge=0, le=99, description=(
-            "explain only this digit of the reading (from 0); default: every digit"))) -> dict:
+            "explain only this digit of the reading (from 0); default: every digit")),
+                      model: str | None = None) -> dict:
         """The same bodies as /api/predict. The answer is /api/predict's with `detail=true`,
         plus, per digit, every layer's output in the model's order (feature maps as one PNG
         grid per layer on one colour scale, at most 64 maps; dense layers as numbers), the
-        probabilities and an integrated-gradients attribution map over the input."""
-        predictor = slot.get()
+        probabilities and an integrated-gradients attribution map over the input. `model`
+        picks one of the server's models by name (GET /api/models)."""
+        predictor = models.get(model)
 
         def work(data: bytes) -> dict:
             answer, explained = explain_image(predictor, decode_image(data), digit)
@@ -95,7 +99,8 @@ def explain_router(slot: ModelSlot, limits: Limits) -> APIRouter:
                 answer["digits"][i]["explanation"] = entry
             return answer
 
-        result, name = await run_image_work(request, limits, work)
+        data, name = await image_from_request(request, limits)
+        result = await read_within_limits(work, data, limits)
         request.state.reading = {"digits": len(result["digits"]), "rejected": result["rejected"]}
         return {"file": name, "model": predictor.checkpoint.name, **result}
 

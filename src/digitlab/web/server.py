@@ -29,7 +29,7 @@ SETTINGS_ENV = "DIGITLAB_SERVE_SETTINGS"
 
 @dataclass(frozen=True)
 class ServeConfig:
-    model: str
+    models: tuple[str, ...]  # checkpoint or ensemble directories; the first is the default
     device: str | None = None
     runtime: str = "torch"
     host: str = "127.0.0.1"
@@ -37,12 +37,13 @@ class ServeConfig:
     workers: int = 1
     threads: int | None = None  # PyTorch intra-op threads per worker; None: cores // workers
     log_format: str = "text"
+    store: str | None = None  # the sample store's path or URL; None: --no-store
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
     def from_json(cls, text: str) -> "ServeConfig":
         settings = json.loads(text)
-        return cls(**{**settings, "limits": Limits(**settings["limits"])})
+        return cls(**{**settings, "models": tuple(settings["models"]), "limits": Limits(**settings["limits"])})
 
     @property
     def threads_per_worker(self) -> int:
@@ -74,13 +75,17 @@ def app_from_env() -> FastAPI:
     import torch
 
     from ..recognition.predictor import Predictor
+    from ..store import open_store
     from .app import create_app
+    from .models import model_names
 
     config = ServeConfig.from_json(os.environ[SETTINGS_ENV])
     return_large_blocks_to_the_system()
     torch.set_num_threads(config.threads_per_worker)
-    load = partial(Predictor.load, config.model, device=config.device, runtime=config.runtime)
-    return create_app(load=load, limits=config.limits)
+    loaders = {name: partial(Predictor.load, path, device=config.device, runtime=config.runtime)
+               for name, path in zip(model_names(config.models), config.models)}
+    store = open_store(config.store) if config.store is not None else None
+    return create_app(models=loaders, limits=config.limits, store=store)
 
 
 def serve(config: ServeConfig) -> None:

@@ -17,6 +17,8 @@ let current = null;
 let timer = null;
 let sequence = 0;      // answers to older requests are dropped
 let fromCanvas = true; // boxes are drawn only for a reading of the canvas (an upload has its own size)
+let lastImage = null;  // the request body of the last reading: a correction sends the same image
+let storeOn = false;   // the server keeps corrections (not started with --no-store)
 
 function drawBoxes(digits) {
   boxCtx.clearRect(0, 0, boxes.width, boxes.height);
@@ -103,8 +105,9 @@ function schedule(delay) {
 
 async function send(init) {
   const mine = ++sequence;
+  lastImage = init;
   try {
-    const response = await fetch("/api/predict?detail=true", init);
+    const response = await fetch("/api/predict?detail=true" + modelQuery(), init);
     const body = await response.json();
     if (mine !== sequence) return;
     if (!response.ok) { show(null, body.detail || response.statusText); insideFollows(null, init); return; }
@@ -129,6 +132,8 @@ function probabilityBars(probabilities, chosen, height) {
 }
 
 function show(result, error) {
+  correctEl.hidden = !(storeOn && result && result.number !== null);
+  savedEl.textContent = "";
   digitsEl.replaceChildren();
   drawBoxes(result && fromCanvas ? result.digits : []);
   statusEl.textContent = error || "";
@@ -169,8 +174,68 @@ function show(result, error) {
   }
 }
 
-fetch("/api/model").then((r) => r.json()).then((m) => {
-  document.getElementById("model").textContent =
-    `${m.name}, ${m.parameters.toLocaleString()} parameters`;
+// Corrections: "Wrong? It is a ..." stores the drawing with the label given (POST /api/samples).
+const correctEl = document.getElementById("correct");
+const savedEl = document.getElementById("saved");
+const samplesEl = document.getElementById("samples");
+
+function showCount(total) {
+  samplesEl.dataset.count = String(total);
+  samplesEl.textContent = `${total} sample${total === 1 ? "" : "s"} collected \u00b7`;
+}
+
+for (const label of ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "not a digit"]) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = label;
+  button.dataset.label = label;
+  button.addEventListener("click", () => correct(label));
+  document.getElementById("labels").append(button);
+}
+
+async function correct(label) {
+  if (!lastImage) return;
+  savedEl.textContent = "saving...";
+  try {
+    const response = await fetch("/api/samples?label=" + encodeURIComponent(label) + modelQuery(), lastImage);
+    const body = await response.json();
+    if (!response.ok) { savedEl.textContent = body.detail || response.statusText; return; }
+    savedEl.textContent = `thank you: kept as "${body.label}"`;
+    showCount(body.total);
+  } catch (err) {
+    savedEl.textContent = "the server did not answer: " + err;
+  }
+}
+
+fetch("/api/samples/stats").then((r) => r.json()).then((s) => {
+  storeOn = s.enabled;
+  samplesEl.hidden = !s.enabled;
+  if (s.enabled) showCount(s.total);
 }).catch(() => {});
+
+// Several models (serve --model A --model B): a picker; every reading and correction names the one picked.
+const select = document.getElementById("model-select");
+
+function modelQuery() {
+  return select.value ? "&model=" + encodeURIComponent(select.value) : "";
+}
+
+function describeModel() {
+  fetch("/api/model?" + modelQuery().slice(1)).then((r) => r.json()).then((m) => {
+    document.getElementById("model").textContent =
+      `${m.name}, ${m.parameters.toLocaleString()} parameters`;
+  }).catch(() => {});
+}
+
+fetch("/api/models").then((r) => r.json()).then((models) => {
+  for (const m of models) {
+    const option = document.createElement("option");
+    option.value = option.textContent = m.name;
+    option.selected = m.default;
+    select.append(option);
+  }
+  document.getElementById("picker").hidden = models.length < 2;
+}).catch(() => {});
+select.addEventListener("change", () => { describeModel(); schedule(0); });
+describeModel();
 redraw();

@@ -106,7 +106,7 @@ async function askInside() {
   if (inside.index === null || !inside.body) return;
   const mine = ++inside.sequence;
   try {
-    const response = await fetch(`/api/explain?digit=${inside.index}`, inside.body);
+    const response = await fetch(`/api/explain?digit=${inside.index}` + modelQuery(), inside.body);
     const body = await response.json();
     if (mine !== inside.sequence || inside.index === null) return;
     if (!response.ok) { closeInside(); return; }
