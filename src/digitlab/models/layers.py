@@ -58,8 +58,8 @@ class Flatten(nn.Module):
     back in that order. The pool and activation before it then see a gradient in one layout
     and their saved input in the other, and PyTorch's CPU kernels take a slow path plus two
     full-size copies: for report-cnn-first at batch 32 that was a third of the step
-    (6.0 -> 3.2 ms of CPU time with this layer). Training only: in eval or without grad
-    (export, inference) it is the plain flatten.
+    (docs/performance.md). Training only: in eval or without grad (export, inference) it
+    is the plain flatten.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -18,9 +18,9 @@ from ..errors import DigitlabError
 from .optimizers import KerasRMSprop
 
 # name -> (default learning rate, builder(params, lr)). On the CPU PyTorch's default is one
-# small kernel per parameter tensor and operation; Adam's fused kernel (one pass over all
-# parameters) cut its step from 2.0 to 0.28 ms of CPU time for report-ann's 474k parameters,
-# and the foreach kernels (one call per operation) do the same arithmetic in fewer, larger calls.
+# small kernel per parameter tensor and operation; Adam's fused kernel makes one pass over all
+# parameters, several times cheaper for report-ann's 474k, and the foreach kernels (one call
+# per operation) do the same arithmetic in fewer, larger calls (docs/performance.md).
 OPTIMIZERS: dict[str, tuple[float, Callable]] = {
     "adam": (1e-3, lambda p, lr: torch.optim.Adam(p, lr=lr, eps=1e-7, fused=True)),
     "rmsprop": (1e-3, lambda p, lr: KerasRMSprop(p, lr=lr, rho=0.9, eps=1e-7)),
