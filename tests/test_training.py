@@ -242,3 +242,16 @@ def test_train_and_evaluate_through_the_cli(tmp_path):
     assert metrics["accuracy"] > 0.85
     again = run_cli("train", "--out", out, "--epochs", "1")
     assert_clean_error(again, "already holds a run")
+
+
+def test_only_the_fast_recipe_sets_the_allocator_for_its_process(monkeypatch):
+    """The `fast` recipe turns on allocator.keep_freed_memory when it trains; other recipes
+    leave the process as it was (the setting is process-wide: --keep-memory asks for it)."""
+    import digitlab.training.trainer as trainer_module
+
+    calls = []
+    monkeypatch.setattr(trainer_module, "keep_freed_memory", lambda: calls.append(1) or True)
+    for name, expected in (("report-ann", 0), ("fast", 1)):
+        calls.clear()
+        train(recipe(name, subset=500, epochs=1, val_size=500), None, progress=False, log=lambda s: None)
+        assert len(calls) == expected, name

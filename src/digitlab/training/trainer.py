@@ -18,6 +18,7 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
+from ..allocator import keep_freed_memory
 from ..data.augment import augment_batch
 from ..data.degrade import degrade_batch
 from ..data.negatives import negative_bank
@@ -29,7 +30,7 @@ from ..files import write_json_atomic
 from ..models.inference import as_model_input, has_conv, place_model, predict_logits
 from ..models.presets import resolve_model
 from .checkpoint import Checkpoint, load_checkpoint, load_trainer_state, save_checkpoint
-from .config import TrainConfig
+from .config import KEEPS_MEMORY, TrainConfig
 from .registry import default_lr, loss_fn, lr_at, make_optimizer, outlier_exposure_loss
 
 
@@ -307,6 +308,8 @@ class Trainer:
 def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False, device: str | None = None,
           progress: bool = True, log: Callable[[str], None] = print,
           on_epoch_end: Callable[[dict], None] | None = None) -> FitResult:
+    if cfg.recipe in KEEPS_MEMORY:
+        keep_freed_memory()
     trainer = Trainer(cfg, out, device=device, progress=progress, log=log)
     if resume:
         trainer.resume()
