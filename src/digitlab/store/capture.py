@@ -8,30 +8,21 @@ one thing, so the whole ink is fitted into 28x28 the way the predictor fits one 
 
 from __future__ import annotations
 
-import base64
-import io
-
-import numpy as np
-from PIL import Image
-
 from ..data.mnist_style import normalize_ink
 from ..recognition.predictor import Predictor
 from ..recognition.preprocess import ImageError, decode_image, ink_map
 from .sample_store import Sample
 
 
-def _pixels_of(data_url: str) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.partition(",")[2]))).convert("L"))
-
-
 def sample_from_drawing(data: bytes, predictor: Predictor, label: int, model: str | None = None) -> Sample:
     """Read `data` with the predictor (served as `model`) and make the sample; ImageError for no ink."""
     gray = decode_image(data)
-    reading = predictor.read_gray(gray, with_images=True)
+    readings = predictor.readings(gray)
+    reading = predictor.describe(readings)
     if reading["number"] is None:
         raise ImageError("the image is blank: there is nothing to label")
     digits = reading["digits"]
-    pixels = _pixels_of(digits[0]["image"]) if len(digits) == 1 else normalize_ink(ink_map(gray))
+    pixels = readings[0].digit.image if len(readings) == 1 else normalize_ink(ink_map(gray))
     if pixels is None:
         raise ImageError("the image is blank: there is nothing to label")
     return Sample(label=label, drawing=data, pixels=pixels, reading=reading["number"],
