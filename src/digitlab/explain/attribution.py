@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..models.build import DigitNet
+from ..models.inference import eval_mode
 
 METHOD = "integrated gradients"
 STEPS = 32  # Gauss-Legendre points from the blank page: the sum is within 1% of the change for most digits
@@ -49,15 +50,11 @@ def integrated_gradients(model: DigitNet, image: np.ndarray, target: int, steps:
     def log_probs(batch: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(model(batch).float(), 1)
 
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         values, delta = IntegratedGradients(log_probs).attribute(
             x, baselines=blank, target=target, n_steps=steps, method="gausslegendre",
             return_convergence_delta=True)
         with torch.no_grad():
             ends = log_probs(torch.cat([x, blank]))[:, target].tolist()
-    finally:
-        model.train(was_training)
     return Attribution(target, values[0, 0].detach().cpu().numpy().astype(np.float32), ends[0], ends[1],
                        abs(float(delta)), METHOD, steps)

@@ -69,19 +69,19 @@ def describe(explanation: Explanation) -> dict:
 GAP = 1  # pixels between the maps of a grid (times the zoom in `layer_picture`)
 
 
-def map_grid(layer: LayerOutput, zoom: int = 1) -> np.ndarray:
-    """RGB: the layer's drawn maps (`render.strongest_maps`, in that order) in rows of
+def map_grid(layer: LayerOutput, channels: list[int], zoom: int = 1) -> np.ndarray:
+    """RGB: the layer's maps of `channels` (as `describe_layer` lists them) in rows of
     `render.grid_columns(count)`, each map enlarged `zoom` times, GAP * zoom white pixels apart."""
-    tiles = render.colours(layer.values[render.strongest_maps(layer.values)], render.layer_scale(layer.values))
+    tiles = render.colours(layer.values[channels], render.layer_scale(layer.values))
     return render.grid(tiles, zoom=zoom, gap=GAP * zoom)
 
 
-def layer_picture(layer: LayerOutput) -> np.ndarray:
-    """One RGB picture of a layer, large enough to look at: its drawn maps in a grid, or its
-    units as coloured cells."""
+def layer_picture(layer: LayerOutput, shown: dict) -> np.ndarray:
+    """One RGB picture of a layer (`shown`: its `describe_layer` entry), large enough to look
+    at: its drawn maps in a grid, or its units as coloured cells."""
     if not layer.is_maps:
-        return render.units_strip(layer.values, render.layer_scale(layer.values))
-    return map_grid(layer, zoom=max(1, 56 // layer.shape[1]))
+        return render.units_strip(layer.values, shown["scale"])
+    return map_grid(layer, shown["channels"], zoom=max(1, 56 // layer.shape[1]))
 
 
 def attribution_overlay(explanation: Explanation) -> np.ndarray:

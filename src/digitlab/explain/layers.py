@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..models.build import DigitNet
+from ..models.inference import eval_mode
 from ..models.spec import layer_shapes, parse_spec
 from ..models.summary import keras_name
 from .captions import caption
@@ -40,25 +41,18 @@ def layer_outputs(model: DigitNet, image: np.ndarray) -> list[LayerOutput]:
     softmax included, computed in fp32 in evaluation mode."""
     layers = parse_spec(model.spec)
     shapes = layer_shapes(model.spec, layers)
-    last_dense = max(i for i, layer in enumerate(layers) if layer.kind == "dense") if any(
-        layer.kind == "dense" for layer in layers) else -1
+    last_dense = max((i for i, layer in enumerate(layers) if layer.kind == "dense"), default=-1)
     device = next(model.parameters()).device
     x = torch.as_tensor(image, dtype=torch.float32, device=device).reshape(1, 1, 28, 28)
     modules = iter(model.layers)
     out: list[LayerOutput] = []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            x = x * model.scale + model.shift
-            for i, (layer, shape) in enumerate(zip(layers, shapes)):
-                if layer.kind == "act" and layer.args["fn"] == "softmax":
-                    x = torch.softmax(x, 1)
-                else:
-                    x = next(modules)(x)
-                out.append(LayerOutput(i, layer.token, keras_name(layer), layer.kind,
-                                       caption(layer, shape, last=i == last_dense),
-                                       x[0].float().cpu().numpy()))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        x = x * model.scale + model.shift
+        for i, (layer, shape) in enumerate(zip(layers, shapes)):
+            if layer.kind == "act" and layer.args["fn"] == "softmax":
+                x = torch.softmax(x, 1)
+            else:
+                x = next(modules)(x)
+            out.append(LayerOutput(i, layer.token, keras_name(layer), layer.kind,
+                                   caption(layer, shape, last=i == last_dense), x[0].float().cpu().numpy()))
     return out

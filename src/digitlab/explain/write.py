@@ -33,7 +33,7 @@ def write_explanation(answer: dict, explained: dict[int, Explanation], out: str 
             (255 - explanation.image).repeat(INPUT_ZOOM, 0).repeat(INPUT_ZOOM, 1))
         for layer, shown in zip(explanation.layers, entry["layers"]):
             shown["picture"] = f"{folder}/layer-{layer.index:02d}-{layer.token.lower()}.png"
-            pictures[shown["picture"]] = render.png(layer_picture(layer))
+            pictures[shown["picture"]] = render.png(layer_picture(layer, shown))
         entry["attribution"]["picture"] = f"{folder}/attribution.png"
         pictures[entry["attribution"]["picture"]] = render.png(attribution_picture(explanation))
         entry["input"] = f"{folder}/input.png"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from ..device import autocast
@@ -28,20 +31,28 @@ def as_model_input(images: torch.Tensor, model: torch.nn.Module, device: torch.d
     return x.contiguous(memory_format=torch.channels_last) if has_conv(model) else x
 
 
+@contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """The model in evaluation mode (dropout off, batch norm on its running statistics),
+    put back in the mode it was in afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: torch.Tensor, device: torch.device,
                    precision: str = "fp32", batch_size: int = 256) -> torch.Tensor:
     """Float32 logits (N x 10, on the CPU) for uint8 images, in eval mode."""
-    was_training = model.training
-    model.eval()
     out = []
-    try:
+    with eval_mode(model):
         for start in range(0, len(images), batch_size):
             x = as_model_input(images[start:start + batch_size], model, device)
             with autocast(device, precision):
                 out.append(model(x).float().cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 10)
 
 

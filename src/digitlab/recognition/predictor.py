@@ -32,9 +32,11 @@ if TYPE_CHECKING:
 ONNX_FILE = "model.onnx"
 
 
-def _png_data_url(image: np.ndarray) -> str:
+def png_data_url(image: np.ndarray) -> str:
+    """A uint8 gray, RGB or RGBA array as a PNG data URL (fast compression: the pictures of
+    /api/explain are encoded per request)."""
     buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
+    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -156,7 +158,7 @@ class Predictor:
             entry = {"digit": int(top[0]), "confidence": float(p[top[0]]),
                      "top3": [{"digit": int(k), "probability": float(p[k])} for k in top], "box": list(r.digit.box)}
             if with_images:
-                entry["image"] = _png_data_url(r.digit.image)
+                entry["image"] = png_data_url(r.digit.image)
                 entry["probabilities"] = [float(x) for x in p]
             out.append(entry)
         scores = digit_scores(np.stack([r.probs for r in readings]))

@@ -5,14 +5,12 @@ its pictures into PNG data URLs. Bodies, limits and errors are /api/predict's.""
 
 from __future__ import annotations
 
-import base64
-
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from ..explain import describe, explain_image
-from ..explain import render
 from ..explain.explanation import attribution_overlay, map_grid
+from ..recognition.predictor import png_data_url
 from ..recognition.preprocess import decode_image
 from .body import image_from_request
 from .limits import Limits
@@ -68,10 +66,6 @@ class ExplainedReading(BaseModel):
     reason: str | None
 
 
-def data_url(pixels) -> str:
-    return "data:image/png;base64," + base64.b64encode(render.png(pixels)).decode("ascii")
-
-
 def explain_router(models: ModelSlots, limits: Limits) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["api"])
 
@@ -94,8 +88,8 @@ def explain_router(models: ModelSlots, limits: Limits) -> APIRouter:
                 entry = describe(explanation)
                 for layer, shown in zip(explanation.layers, entry["layers"]):
                     if layer.is_maps:
-                        shown["maps"] = data_url(map_grid(layer))
-                entry["attribution"]["image"] = data_url(attribution_overlay(explanation))
+                        shown["maps"] = png_data_url(map_grid(layer, shown["channels"]))
+                entry["attribution"]["image"] = png_data_url(attribution_overlay(explanation))
                 answer["digits"][i]["explanation"] = entry
             return answer
 
