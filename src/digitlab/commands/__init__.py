@@ -1,6 +1,6 @@
 """The `digitlab` commands, a module per group: each parses its arguments, calls the library
 and prints. `cli.py` assembles the parser from their `register` functions."""
 
-from . import bench, data, evaluate, experiments, explain, reading, samples, train
+from . import bench, data, evaluate, experiments, explain, lines, reading, samples, train
 
-GROUPS = (data, train, evaluate, experiments, reading, explain, samples, bench)  # the order of `digitlab --help`
+GROUPS = (data, train, lines, evaluate, experiments, reading, explain, samples, bench)  # the order of `digitlab --help`

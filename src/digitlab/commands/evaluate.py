@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import DigitlabError
 from .common import print_json
+from .lines import add_lines_option, lines_choice
 
 
 # --- evaluate -------------------------------------------------------------------------------
@@ -45,7 +46,8 @@ def _evaluate_numbers(args) -> int:
                             "--report or --out")
     if args.count < 10:
         raise DigitlabError(f"--count {args.count}: read at least 10 numbers")
-    result = numbers_evaluation(Predictor.load(args.checkpoint, args.device), split=args.split, n=args.count)
+    predictor = Predictor.load(args.checkpoint, args.device, lines=lines_choice(args))
+    result = numbers_evaluation(predictor, split=args.split, n=args.count)
     if args.json:
         print_json(result.to_json())
     else:
@@ -142,6 +144,7 @@ def register(sub) -> None:
                         "splitting touching digits, and single digits")
     p.add_argument("--count", type=int, default=NUMBERS, metavar="N",
                    help=f"numbers to read with --numbers (default {NUMBERS})")
+    add_lines_option(p)
     p.add_argument("--json", action="store_true", help='print {"accuracy", "loss", "n", "split", "tta"} (and "members" '
                                                         'for an ensemble); with --open-set or --numbers, their figures')
     p.add_argument("--device", help="cpu or cuda[:N]")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import DigitlabError
 from .common import print_json
+from .lines import add_lines_option, lines_choice
 
 
 # --- reading drawings: predict, serve ------------------------------------------------------
@@ -20,7 +21,7 @@ def load_predictor(path: str, args):
     if not Path(path).exists() and path == DEFAULT_MODEL:
         raise DigitlabError(f"no model at {DEFAULT_MODEL}: run `make run` (or `digitlab train --out runs/default`) "
                             "first, or pass --model CKPT")
-    return Predictor.load(path, device=args.device, runtime=args.runtime)
+    return Predictor.load(path, device=args.device, runtime=args.runtime, lines=lines_choice(args))
 
 
 def cmd_predict(args) -> int:
@@ -62,7 +63,8 @@ def cmd_serve(args) -> int:
     paths = tuple(args.model or [DEFAULT_MODEL])
     names = model_names(paths)
     store = None if args.no_store else str(args.store or default_location(paths[0]))
-    config = ServeConfig(models=paths, device=args.device, runtime=args.runtime, host=args.host, port=args.port,
+    config = ServeConfig(models=paths, device=args.device, runtime=args.runtime, lines=lines_choice(args),
+                         host=args.host, port=args.port,
                          workers=args.workers, threads=args.threads, log_format=args.log_format, store=store,
                          limits=Limits(args.max_image_bytes, args.max_pixels, args.timeout))
     if args.workers < 1 or (args.threads is not None and args.threads < 1):
@@ -127,6 +129,7 @@ def register(sub) -> None:
     p.add_argument("--device", help="cpu or cuda[:N]")
     p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
                    help="run the model with PyTorch (default) or ONNX Runtime (exported once, kept as model.onnx)")
+    add_lines_option(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("serve", help="the drawing page and the REST API",
@@ -143,6 +146,7 @@ def register(sub) -> None:
     p.add_argument("--device", help="cpu or cuda[:N]")
     p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
                    help="run the model with PyTorch (default) or ONNX Runtime")
+    add_lines_option(p)
     p.add_argument("--store", metavar="S", help="where the page's corrections go: a SQLite file or a "
                                                  "postgresql://user:password@host/db URL (default: samples.db "
                                                  "beside the model's run, e.g. runs/default/samples.db)")

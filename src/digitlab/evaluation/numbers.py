@@ -1,11 +1,12 @@
 """How well a checkpoint reads whole numbers: generated numbers (data/numbers.py) whose
 digits stand apart, touch or overlap, read by the predictor as a drawing would be.
 
-Each number is read twice: by the reader (stroke groups, and touching digits split by
-recognition: recognition/segment.py) and by stroke groups alone, one digit per group
-(what digitlab did before it split touching digits), so the table shows what splitting
-adds and that it costs nothing where digits stand apart. Single digits are read the same
-two ways.
+Each number is read by the reader (stroke groups; touching digits read whole by the run's
+line reader, lines/, where it has one, or split by recognition: recognition/segment.py),
+by splitting alone where there is a line reader (what it adds), and by stroke groups
+alone, one digit per group (what digitlab did before it read touching digits), so the
+table shows what each adds and that it costs nothing where digits stand apart. Single
+digits are read the same ways.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..training.trainer import split_images
 
 NUMBERS = 1000
 SINGLE_DIGITS = 2000  # at most; twice the numbers read
-READERS = ("reader", "strokes only")
+READERS = ("reader", "splitting only", "strokes only")  # "splitting only": when the reader has a line reader
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -60,15 +61,18 @@ def numbers_evaluation(predictor: Predictor, split: str = "test", n: int = NUMBE
                        lengths: tuple[int, int] = (3, 5), single: int = SINGLE_DIGITS) -> NumbersResult:
     images, labels = split_images(predictor.checkpoint, split)
     made = numbers(n, images, labels, seed=seed, lengths=lengths)
-    tallies = {reader: defaultdict(lambda: [0, 0, 0, 0]) for reader in READERS}  # right, count, edits, digits
+    readers = READERS if predictor.lines is not None else (READERS[0], READERS[2])
+    tallies = {reader: defaultdict(lambda: [0, 0, 0, 0]) for reader in readers}  # right, count, edits, digits
     spent = 0.0
     for number in made:
         gray = _as_drawing(number.image)
         t0 = time.perf_counter()
         read = predictor.read_gray(gray)["number"] or ""
         spent += time.perf_counter() - t0
-        strokes = predictor.read_gray(gray, split=False)["number"] or ""
-        for reader, text in zip(READERS, (read, strokes)):
+        others = {"splitting only": lambda: predictor.read_gray(gray, lines=False),
+                  "strokes only": lambda: predictor.read_gray(gray, split=False)}
+        texts = [read] + [others[reader]()["number"] or "" for reader in readers[1:]]
+        for reader, text in zip(readers, texts):
             edits = min(edit_distance(text, number.text), len(number.text))
             for group in (number.style, f"length {len(number.text)}", "all"):
                 t = tallies[reader][group]
@@ -79,7 +83,7 @@ def numbers_evaluation(predictor: Predictor, split: str = "test", n: int = NUMBE
     rows = {reader: {group: {"n": t[1], "accuracy": t[0] / t[1], "digit_accuracy": 1 - t[2] / t[3]}
                      for group, t in sorted(groups.items(), key=lambda kv: _order(kv[0]))}
             for reader, groups in tallies.items()}
-    return NumbersResult(split, n, rows, _single_digits(predictor, images, labels, min(single, 2 * n), seed),
+    return NumbersResult(split, n, rows, _single_digits(predictor, images, labels, min(single, 2 * n), seed, readers),
                          spent / max(n, 1) * 1e3)
 
 
@@ -91,28 +95,29 @@ def _order(group: str) -> tuple[int, str]:
 
 
 def _single_digits(predictor: Predictor, images: torch.Tensor, labels: torch.Tensor, n: int,
-                   seed: int) -> dict[str, float]:
+                   seed: int, readers: tuple[str, ...]) -> dict[str, float]:
     """Share of single digits (a stratified `n`, drawn at twice MNIST's size) read as one
     digit and rightly, by each reader."""
     picked, _ = stratified_take(labels, min(n, len(labels)), seed)
-    right = dict.fromkeys(READERS, 0)
+    right = dict.fromkeys(readers, 0)
+    ways = {"reader": {}, "splitting only": {"lines": False}, "strokes only": {"split": False}}
     for k in picked.tolist():
         big = ndimage.zoom(images[k].numpy().astype(np.float32), 2, order=1).clip(0, 255)
         gray = _as_drawing(big)
         truth = str(int(labels[k]))
-        right["reader"] += predictor.read_gray(gray)["number"] == truth
-        right["strokes only"] += predictor.read_gray(gray, split=False)["number"] == truth
+        for reader in readers:
+            right[reader] += predictor.read_gray(gray, **ways[reader])["number"] == truth
     return {reader: count / len(picked) for reader, count in right.items()}
 
 
 def format_numbers(result: NumbersResult) -> str:
     where = "validation" if result.split == "val" else "test"
     lines = [f"numbers made from MNIST {where} digits: {result.n}; whole-number accuracy (digit accuracy)",
-             f"{'':<16}" + "".join(f"{reader:>24}" for reader in READERS)]
+             f"{'':<16}" + "".join(f"{reader:>24}" for reader in result.rows)]
     for group in result.rows[READERS[0]]:
         cells = "".join(f"{result.rows[r][group]['accuracy']:>14.2%} ({result.rows[r][group]['digit_accuracy']:.2%})"
-                        for r in READERS)
+                        for r in result.rows)
         lines.append(f"{group + ' (' + str(result.rows[READERS[0]][group]['n']) + ')':<16}{cells}")
-    lines.append(f"{'single digits':<16}" + "".join(f"{result.single[r]:>24.2%}" for r in READERS))
+    lines.append(f"{'single digits':<16}" + "".join(f"{result.single[r]:>24.2%}" for r in result.rows))
     lines.append(f"reader: {result.ms_per_number:.1f} ms per number in process")
     return "\n".join(lines)

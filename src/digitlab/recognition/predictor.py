@@ -19,11 +19,12 @@ from PIL import Image
 from ..device import pick_device, resolve_precision
 from ..errors import DigitlabError
 from ..files import write_json_atomic
+from ..lines.reader import LineReader, beside
 from ..models.inference import predict_logits
 from ..training.checkpoint import Checkpoint
 from ..training.ensemble import load_reader
 from .preprocess import decode_image, find_pieces
-from .rejection import REJECT_RATE, digit_scores, rejection_threshold
+from .rejection import REJECT_RATE, rejection_threshold
 from .segment import Reading, read_digits
 
 if TYPE_CHECKING:
@@ -81,9 +82,14 @@ class Predictor:
     # dozens of candidate spans at once, and bf16 is over ten times faster on such a CPU
     # (on the 10k MNIST test digits: the same answer for 99.97%, top probabilities within 0.02)
     precision: str = "fp32"
+    lines: "LineReader | None" = None  # reads touching digits whole (lines/): <run>/lines when there is one
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None, runtime: str = "torch") -> "Predictor":
+    def load(cls, path: str | Path, device: str | None = None, runtime: str = "torch",
+             lines: str | Path | None = "auto") -> "Predictor":
+        """A checkpoint (or ensemble) ready to read. `lines` is a line reader's directory,
+        "auto" for the run's own (<run>/lines beside the checkpoint, where there is one) or
+        None for none: touching digits are then read by splitting alone."""
         if runtime not in RUNTIMES:
             raise DigitlabError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
         dev = pick_device(device)
@@ -92,7 +98,10 @@ class Predictor:
         onnx = _onnx_beside(checkpoint) if runtime == "onnx" else None
         if onnx is not None:
             checkpoint.model.to(dev)  # the export ran on the CPU copy
-        predictor = cls(checkpoint, dev, threshold, runtime, onnx, resolve_precision("auto", dev))
+        if lines == "auto":
+            lines = beside(path)
+        reader = LineReader(lines, dev) if lines is not None else None
+        predictor = cls(checkpoint, dev, threshold, runtime, onnx, resolve_precision("auto", dev), reader)
         predictor.warm_up()
         return predictor
 
@@ -108,7 +117,8 @@ class Predictor:
         return {"name": self.checkpoint.name, "spec": self.checkpoint.model_spec.spec,
                 "parameters": self.checkpoint.parameters,
                 "val_accuracy": meta.get("metrics", {}).get("val_accuracy"),
-                "rejection_threshold": self.threshold, "path": str(self.checkpoint.path), "runtime": self.runtime}
+                "rejection_threshold": self.threshold, "path": str(self.checkpoint.path), "runtime": self.runtime,
+                "line_reader": str(self.lines.path) if self.lines is not None else None}
 
     @property
     def weights_sha256(self) -> str | None:
@@ -138,14 +148,16 @@ class Predictor:
         is true when some shape is not confidently a digit, and `reason` says which."""
         return self.read_gray(decode_image(data), with_images)
 
-    def read_gray(self, gray: np.ndarray, with_images: bool = False, split: bool = True) -> dict:
+    def read_gray(self, gray: np.ndarray, with_images: bool = False, split: bool = True, lines: bool = True) -> dict:
         """`read` for a decoded grayscale picture (H x W, 0..255, either polarity). With
-        `split` false, each group of touching strokes is read as one digit (no splitting)."""
-        return self.describe(self.readings(gray, split), with_images)
+        `split` false, each group of touching strokes is read as one digit (no splitting);
+        with `lines` false, touching digits are read by splitting alone (no line reader)."""
+        return self.describe(self.readings(gray, split, lines), with_images)
 
-    def readings(self, gray: np.ndarray, split: bool = True) -> list[Reading]:
+    def readings(self, gray: np.ndarray, split: bool = True, lines: bool = True) -> list[Reading]:
         """Each digit of a decoded picture, left to right: its 28x28 input, box and probabilities."""
-        return read_digits(find_pieces(gray), self.classify, self.threshold, split=split)
+        return read_digits(find_pieces(gray), self.classify, self.threshold, split=split,
+                           read_lines=self.lines.read if self.lines is not None and lines else None)
 
     def describe(self, readings: list[Reading], with_images: bool = False) -> dict:
         """The answer `read` gives for these readings."""
@@ -161,7 +173,7 @@ class Predictor:
                 entry["image"] = png_data_url(r.digit.image)
                 entry["probabilities"] = [float(x) for x in p]
             out.append(entry)
-        scores = digit_scores(np.stack([r.probs for r in readings]))
+        scores = [r.digit_score for r in readings]
         doubtful = [i for i, score in enumerate(scores) if score < self.threshold]
         reason = None
         if doubtful:

@@ -3,7 +3,7 @@
 decode (PNG, JPEG, WebP, GIF first frame; bounded size) -> grayscale -> polarity
 (dark ink on light paper, or the reverse) -> ink found above the background with a
 noise tolerance -> split into digits (connected components, strokes of one digit
-merged, left to right) -> each digit fitted into a 20x20 box keeping its aspect
+merged, small marks joined to the digit beside them, left to right) -> each digit fitted into a 20x20 box keeping its aspect
 ratio, with anti-aliasing -> placed in 28x28 by its centre of mass.
 """
 
@@ -125,6 +125,35 @@ def _merge_strokes(boxes: list[list[int]]) -> list[list[int]]:
     return sorted(boxes, key=lambda b: b[0])
 
 
+MARK = 0.35  # a group smaller than this share of the tallest group's height both ways is a mark
+MARK_REACH = 0.5  # ... and joins the nearest group within this share of that height
+
+
+def _attach_marks(boxes: list[list]) -> list[list]:
+    """Small marks beside a digit (a dot or a tick: a stroke that came off it, as in some of
+    MNIST's own digits) join the nearest group, when one is near. Boxes as in _merge_strokes."""
+    if len(boxes) < 2:
+        return boxes
+    height = float(max(b[3] - b[1] for b in boxes))
+    boxes = [list(b) for b in boxes]
+    i = 0
+    while i < len(boxes) and len(boxes) > 1:
+        b = boxes[i]
+        if b[3] - b[1] < MARK * height and b[2] - b[0] < MARK * height:
+            others = [j for j in range(len(boxes)) if j != i]
+            apart = [max(0, max(boxes[j][0], b[0]) - min(boxes[j][2], b[2])) for j in others]
+            j = others[int(np.argmin(apart))]
+            if min(apart) < MARK_REACH * height:
+                a = boxes[j]
+                boxes[j] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), a[4] + b[4],
+                            a[5] + b[5]]
+                del boxes[i]
+                i = 0
+                continue
+        i += 1
+    return sorted(boxes, key=lambda b: b[0])
+
+
 @dataclass
 class Piece:
     """One group of strokes the splitter keeps together: usually one digit, or several whose
@@ -150,7 +179,7 @@ def find_pieces(gray: np.ndarray) -> list[Piece]:
             boxes.append([sl[1].start, sl[0].start, sl[1].stop, sl[0].stop, [k], float(area)])
     pieces = []
     pad = 2
-    for x0, y0, x1, y1, members, _ in _merge_strokes(boxes)[:MAX_DIGITS]:
+    for x0, y0, x1, y1, members, _ in _attach_marks(_merge_strokes(boxes))[:MAX_DIGITS]:
         # the group's strokes and their faint edges (2 pixels around), nothing of a neighbour's
         y0, x0 = max(0, y0 - pad), max(0, x0 - pad)
         y1, x1 = min(ink.shape[0], y1 + pad), min(ink.shape[1], x1 + pad)

@@ -1,9 +1,13 @@
-"""Reading numbers whose digits touch or overlap: segmentation driven by recognition.
+"""Reading numbers whose digits touch or overlap: a line reader, and segmentation driven
+by recognition where it sees no digit.
 
 The stroke groups of `preprocess.find_pieces` are digits when people leave space between
 them. A group that is wide for one digit (wider than `WIDE` times its height), or that
 the model doubts (below the rejection threshold), may be several digits whose ink
-touches. Such a group is over-segmented and the classifier picks the cut:
+touches. With a line reader (lines/: a CTC network trained on the stroke groups of
+generated numbers), such a group is read whole by it (`read_digits`). Without one, or
+where it sees no digit in the group, the group is over-segmented and the classifier
+picks the cut:
 
 1. slant: each of `SHEARS` (0 and +-15 degrees) is tried; under each, the group is
    sheared upright (a writer's lean taken off) so that the gaps between digits stand
@@ -59,6 +63,13 @@ SHEARS = (-0.27, 0.0, 0.27)  # slants tried (x shift per row up: 0 and +-15 degr
 class Reading:
     digit: Digit
     probs: np.ndarray  # the ten class probabilities
+    # the "not a digit" score, when it is not the top probability: a digit the line reader read
+    # is judged by the classifier on its picture, as every other digit is
+    score: float | None = None
+
+    @property
+    def digit_score(self) -> float:
+        return float(self.probs.max()) if self.score is None else self.score
 
 
 def _deslant(ink: np.ndarray, shear: float) -> tuple[np.ndarray, float]:
@@ -244,24 +255,57 @@ def _box(part: np.ndarray, left: int, origin: tuple[int, int, int, int], factor:
 
 
 def read_digits(pieces: list[Piece], classify: Callable[[np.ndarray], np.ndarray], threshold: float,
-                split: bool = True) -> list[Reading]:
+                split: bool = True, read_lines: Callable[[list[Piece]], list] | None = None) -> list[Reading]:
     """The digits of a picture's stroke groups, left to right: each group as one digit, or as
-    several where it is wide or doubtful and a split reads better (unless `split` is false)."""
+    several where it is wide or doubtful and a split reads better (unless `split` is false).
+
+    With `read_lines` (a line reader's `read`: lines/reader.py), every group is also read
+    whole by it. Its reading of one digit keeps the group one digit, with the mean of the
+    two networks' probabilities (judged "not a digit" on the classifier's score alone). Its
+    reading of two or more digits is taken for a wide or doubtful group when it is surer
+    of that reading (its path probability) than the classifier is of the group as one
+    digit. Where it settles neither, a wide or doubtful group is split here, as without it.
+    (Each choice was measured on validation numbers and digits: docs/numbers.md.)"""
     if not pieces:
         return []
     whole = np.stack([to_mnist(p.ink) for p in pieces])
     probs = classify(whole)
     scores = digit_scores(probs)  # the "not a digit" score the threshold is set on
+    asked = [i for i, (p, score) in enumerate(zip(pieces, scores)) if split and _may_split(p, score, threshold)]
+    lines = dict(enumerate(read_lines(pieces))) if read_lines and split else {}
     out: list[Reading] = []
-    for piece, image, p, score in zip(pieces, whole, probs, scores):
+    for i, (piece, image, p, score) in enumerate(zip(pieces, whole, probs, scores)):
         one = [Reading(Digit(image, piece.box), p)]
-        x, y, w, h = piece.box
-        if split and (w > WIDE * h or score < threshold):
-            parts = split_piece(piece, classify)
-            margin = SPLIT_MARGIN if w > WIDE * h else NARROW_MARGIN
-            # a split is taken only when it reads better and every digit of it is a digit
-            if (parts is not None and parts[1] > _log(score) + margin
-                    and (digit_scores(np.stack([r.probs for r in parts[0]])) >= threshold).all()):
-                one = parts[0]
+        line = lines.get(i)
+        if line is not None and len(line.readings) > 1 and i in asked and line.confidence > score:
+            one = _judged(line.readings, classify)
+        elif line is not None and len(line.readings) == 1:  # one digit, read by both: their mean, judged as before
+            one = [Reading(one[0].digit, (p + line.readings[0].probs) / 2, float(score))]
+        elif i in asked:
+            one = _split_or_not(piece, one, score, classify, threshold)
         out.extend(one)
     return out[:MAX_DIGITS]
+
+
+def _judged(readings: list[Reading], classify: Callable[[np.ndarray], np.ndarray]) -> list[Reading]:
+    """The line reader's digits, each with the classifier's digit score on its picture: whether
+    a shape is a digit is always the classifier's call (the line reader reads many a letter
+    or scribble as some digit; docs/numbers.md)."""
+    judged = digit_scores(classify(np.stack([r.digit.image for r in readings])))
+    return [Reading(r.digit, r.probs, float(s)) for r, s in zip(readings, judged)]
+
+
+def _may_split(piece: Piece, score: float, threshold: float) -> bool:
+    x, y, w, h = piece.box
+    return w > WIDE * h or score < threshold
+
+
+def _split_or_not(piece: Piece, one: list[Reading], score: float, classify, threshold: float) -> list[Reading]:
+    """The group split by recognition, when that reads better and every digit of it is a digit."""
+    parts = split_piece(piece, classify)
+    x, y, w, h = piece.box
+    margin = SPLIT_MARGIN if w > WIDE * h else NARROW_MARGIN
+    if (parts is not None and parts[1] > _log(score) + margin
+            and (digit_scores(np.stack([r.probs for r in parts[0]])) >= threshold).all()):
+        return parts[0]
+    return one

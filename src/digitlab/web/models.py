@@ -77,6 +77,7 @@ class ServedModel(BaseModel):
     error: str | None  # why it failed to load
     parameters: int | None
     runtime: str | None
+    line_reader: str | None = None  # its line reader for touching digits, if it has one
 
 
 def models_router(models: ModelSlots) -> APIRouter:
@@ -88,7 +89,8 @@ def models_router(models: ModelSlots) -> APIRouter:
         for name, slot in models.slots.items():
             info = slot.get().info if slot.ready else {}
             rows.append({"name": name, "default": name == models.default, "ready": slot.ready, "error": slot.error,
-                         "parameters": info.get("parameters"), "runtime": info.get("runtime")})
+                         "parameters": info.get("parameters"), "runtime": info.get("runtime"),
+                         "line_reader": info.get("line_reader")})
         return rows
 
     return router

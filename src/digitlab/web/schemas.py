@@ -35,6 +35,7 @@ class ModelInfo(BaseModel):
     rejection_threshold: float
     path: str
     runtime: str
+    line_reader: str | None = None  # the line reader that reads touching digits whole, if the model has one
 
 
 class Health(BaseModel):

@@ -32,6 +32,7 @@ class ServeConfig:
     models: tuple[str, ...]  # checkpoint or ensemble directories; the first is the default
     device: str | None = None
     runtime: str = "torch"
+    lines: str | None = "auto"  # each model's line reader: "auto" (its run's own), a directory, or None
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -82,7 +83,8 @@ def app_from_env() -> FastAPI:
     config = ServeConfig.from_json(os.environ[SETTINGS_ENV])
     return_large_blocks_to_the_system()
     torch.set_num_threads(config.threads_per_worker)
-    loaders = {name: partial(Predictor.load, path, device=config.device, runtime=config.runtime)
+    loaders = {name: partial(Predictor.load, path, device=config.device, runtime=config.runtime,
+                             lines=config.lines)
                for name, path in zip(model_names(config.models), config.models)}
     store = open_store(config.store) if config.store is not None else None
     return create_app(models=loaders, limits=config.limits, store=store)
