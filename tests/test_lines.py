@@ -20,10 +20,10 @@ from digitlab.recognition.preprocess import find_pieces
 
 @pytest.fixture(scope="session")
 def line_reader(reader, tmp_path_factory):
-    """A line reader trained briefly for the `reader` fixture's model: 4,000 numbers of 2-3 digits,
-    most of them overlapping, 6 epochs (about 45 s here)."""
+    """A line reader trained briefly for the `reader` fixture's model: 2,500 numbers of 2-3 digits,
+    most of them overlapping, 6 epochs (about 30 s here)."""
     out = tmp_path_factory.mktemp("lines") / "lines"
-    cfg = LinesConfig(numbers=4000, negatives=666, epochs=6, lengths=(2, 3), val_numbers=200,
+    cfg = LinesConfig(numbers=2500, negatives=416, epochs=6, lengths=(2, 3), val_numbers=200,
                       styles=("apart", "touching", "overlap<=20%", "overlap<=20%", "overlap>20%"))
     train_line_reader(reader.checkpoint.path, out, cfg, progress=False, log=lambda s: None)
     return LineReader(out)

@@ -16,6 +16,8 @@ calibrated threshold. Per digit set: the share rejected and the accuracy.
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,18 +58,32 @@ def _fpr_at_tpr(positive: np.ndarray, negative: np.ndarray, tpr: float = 0.95) -
     return float((negative >= level).mean())
 
 
-def _digit_sets(checkpoint: Checkpoint, split: str, degraded: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+_HELD_OUT: dict[tuple, tuple[dict, dict]] = {}  # the last held-out sets rendered in this process
+
+
+def _held_out(checkpoint: Checkpoint, split: str, per_family: int, degraded: int,
+              seed: int) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], dict[str, np.ndarray]]:
     """Digit sets, name -> (images, labels): the split's digits, then degraded copies of a
-    stratified part of them (seed 1: not the part calibration degraded)."""
+    stratified part of them (seed 1: not the part calibration degraded); and the non-digits
+    of every family, pieces of digits cut from the same split's digits. Rendering them takes
+    seconds; checkpoints that share their split (`compare`, a report after an evaluation)
+    share the last ones rendered."""
     images, labels = split_images(checkpoint, split)
-    return {"mnist": (images, labels), **degraded_sets(images, labels, degraded, seed=1)}
+    key = (split, per_family, degraded, seed, hashlib.sha256(images.numpy().tobytes()).hexdigest())
+    if key not in _HELD_OUT:
+        _HELD_OUT.clear()
+        sets = {"mnist": (images, labels), **degraded_sets(images, labels, degraded, seed=1)}
+        pictures = {family: render_family(family, per_family, split, seed, images)  # the generator's part of that name
+                    for family in ALL_FAMILIES}
+        _HELD_OUT[key] = (sets, pictures)
+    return _HELD_OUT[key]
 
 
 def open_set_evaluation(checkpoint: Checkpoint, device: torch.device, split: str = "test",
                         per_family: int = PER_FAMILY, degraded: int = DEGRADED_DIGITS, seed: int = 0) -> OpenSet:
     if per_family < 10 or degraded < 10:
         raise DigitlabError("open-set evaluation needs at least 10 non-digits per family and 10 degraded digits")
-    sets = _digit_sets(checkpoint, split, degraded)  # first: an unknown split is refused before any work
+    sets, pictures = _held_out(checkpoint, split, per_family, degraded, seed)  # an unknown split is refused first
     calibration = rejection_threshold(checkpoint, device)
     threshold = calibration["threshold"]
     model = checkpoint.model
@@ -75,7 +91,6 @@ def open_set_evaluation(checkpoint: Checkpoint, device: torch.device, split: str
     def probs_of(images: torch.Tensor) -> np.ndarray:
         return torch.softmax(predict_logits(model, images, device), 1).numpy()
 
-    source = sets["mnist"][0]  # pieces of digits are cut from the same split's digits
     scores, digits = {}, {}
     for name, (images, labels) in sets.items():
         p = probs_of(images)
@@ -83,9 +98,8 @@ def open_set_evaluation(checkpoint: Checkpoint, device: torch.device, split: str
         digits[name] = {"n": len(labels), "rejected": float((scores[name] < threshold).mean()),
                         "accuracy": float((p.argmax(1) == labels.numpy()).mean())}
     clean = scores["mnist"]
-    families, pictures = {}, {}
+    families = {}
     for family in ALL_FAMILIES:
-        pictures[family] = render_family(family, per_family, split, seed, source)  # the generator's part of that name
         s = digit_scores(probs_of(torch.from_numpy(pictures[family])))
         scores[family] = s
         truth = np.concatenate([np.ones(len(clean)), np.zeros(len(s))])

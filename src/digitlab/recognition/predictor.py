@@ -23,7 +23,7 @@ from ..lines.reader import LineReader, beside
 from ..models.inference import predict_logits
 from ..training.checkpoint import Checkpoint
 from ..training.ensemble import load_reader
-from .preprocess import decode_image, find_pieces
+from .preprocess import Piece, decode_image, find_pieces
 from .rejection import REJECT_RATE, rejection_threshold
 from .segment import Reading, read_digits
 
@@ -110,6 +110,8 @@ class Predictor:
         for building the kernels of a new batch size."""
         for size in BATCH_SIZES:
             self.classify(np.zeros((size, 28, 28), np.uint8))
+        if self.lines is not None:  # its first call sets up its kernels
+            self.lines.read([Piece(np.ones((28, 56), np.float32), (0, 0, 56, 28))])
 
     @property
     def info(self) -> dict:
