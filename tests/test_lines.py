@@ -30,7 +30,7 @@ def line_reader(reader, tmp_path_factory):
     return LineReader(out)
 
 
-def overlapping(mnist, count=150, seed=21):
+def overlapping(mnist, count=100, seed=21):
     """Numbers of 2-3 test digits that overlap by 5-20% of a digit's width."""
     return numbers(count, mnist.test_images[:3000], mnist.test_labels[:3000], seed=seed, lengths=(2, 3),
                    styles=("overlap<=20%",))

@@ -72,7 +72,8 @@ def cmd_evaluate(args) -> int:
             raise DigitlabError("--report covers one checkpoint on the test set, without --tta or --split val; "
                                 "drop --report to score an ensemble or the validation images")
         check_report_dir(args.report)  # refuse a bad target before the work, not after
-        evaluation = evaluate(args.checkpoint, device=args.device, robustness_images=args.robustness_images)
+        evaluation = evaluate(args.checkpoint, device=args.device, robustness_images=args.robustness_images,
+                              per_family=args.per_family)
         metrics = {**{k: evaluation.metrics[k] for k in ("accuracy", "loss", "n")}, "split": "test", "tta": False}
         if not args.json:
             print(report_text(evaluation))
@@ -137,7 +138,8 @@ def register(sub) -> None:
     p.add_argument("--out", metavar="DIR", help="where --open-set writes open_set.json, open_set_scores.png and "
                                                  "open_set_accepted.png (default CKPT/open-set)")
     p.add_argument("--per-family", type=int, default=PER_FAMILY, metavar="N",
-                   help=f"non-digits per family for --open-set (default {PER_FAMILY})")
+                   help=f"non-digits per family for --open-set and a --report's open-set section (default "
+                        f"{PER_FAMILY})")
     p.add_argument("--numbers", action="store_true",
                    help="read generated numbers of 3-5 digits (made from the split's digits) whose digits stand apart, "
                         "touch or overlap: whole-number and digit accuracy by gap and by length, with and without "

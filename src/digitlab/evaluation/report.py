@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..data.mnist import dataset_checksum, load_mnist
+from ..data.negatives import PER_FAMILY
 from ..data.splits import stratified_take
 from ..device import pick_device, resolve_precision
 from ..errors import DigitlabError
@@ -76,9 +77,9 @@ class Evaluation:
 
 
 def evaluate(path: str | Path, device: str | None = None, robustness_images: int = ROBUSTNESS_IMAGES,
-             open_set: bool = True) -> Evaluation:
+             open_set: bool = True, per_family: int = PER_FAMILY) -> Evaluation:
     """Predict the 10k test images with a checkpoint and compute every metric (fp32), and
-    (with `open_set`) how it tells digits from held-out non-digits."""
+    (with `open_set`) how it tells digits from held-out non-digits (`per_family` of each)."""
     t0 = time.perf_counter()
     dev = pick_device(device)
     checkpoint = load_reader(path, dev)  # a checkpoint, or an ensemble read as one (compare)
@@ -98,7 +99,7 @@ def evaluate(path: str | Path, device: str | None = None, robustness_images: int
     fast = resolve_precision("auto", dev)
     rows = robustness_table(lambda x: predict_logits(model, x, dev, fast).argmax(1), data.test_images[picked],
                             data.test_labels[picked])
-    found = open_set_evaluation(checkpoint, dev) if open_set else None
+    found = open_set_evaluation(checkpoint, dev, per_family=per_family) if open_set else None
     return Evaluation(checkpoint, data.test_images.numpy(), labels, probs, metrics, rows, len(picked), fast,
                       time.perf_counter() - t0, found)
 
