@@ -162,7 +162,7 @@ def main() -> None:
           f"{tf.config.threading.get_inter_op_parallelism_threads()} (0: its default, one per core); "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; {os.cpu_count()} cores")
     precisions = {resolve_precision(cfg.precision, torch.device("cpu")) for cfg in configs.values()}
-    print(f"Keras in float32 (its default); digitlab in {', '.join(sorted(precisions))} (its recipes' 'auto')")
+    print(f"Keras in float32 (its default); digitlab in {', '.join(sorted(precisions))} (its recipes' precision)")
     print(f"{args.images} images, batch sizes of the report, no augmentation, second epoch of two timed; "
           f"{args.repeats} Keras/digitlab pair(s) per model, medians")
     ratios = {}
