@@ -44,6 +44,22 @@ def _seeded():
     torch.manual_seed(0)
 
 
+def boxes_over_their_digits(predictor, made) -> list[bool]:
+    """For each digit of the generated numbers read right, whether its box lies over that
+    digit's ink (intersection over union with the true box at least 0.5)."""
+    hits = []
+    for n in made:
+        answer = predictor.read_gray(255.0 - n.image)
+        if answer["number"] != n.text:
+            continue
+        for got, want in zip(answer["digits"], n.boxes):
+            gx, gy, gw, gh = got["box"]
+            wx, wy, ww, wh = want
+            inter = max(0, min(gx + gw, wx + ww) - max(gx, wx)) * max(0, min(gy + gh, wy + wh) - max(gy, wy))
+            hits.append(inter / (gw * gh + ww * wh - inter) >= 0.5)
+    return hits
+
+
 def run_cli(*args, env=None, timeout=300):
     """Run `digitlab ARGS` in a subprocess, as a user would; returns the CompletedProcess."""
     full_env = dict(os.environ, **(env or {}))

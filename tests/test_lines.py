@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import boxes_over_their_digits, run_cli
 from digitlab.cli import main
 from digitlab.data.negatives import render_family
 from digitlab.data.numbers import numbers
@@ -93,17 +93,7 @@ def test_the_line_reader_reads_overlapping_numbers_that_splitting_cannot(reader,
     passed, read, split_only = reads_overlapping_numbers(with_lines, made)
     assert passed, (read, split_only)
     # each digit it reads keeps a box over that digit's ink
-    hits = []
-    for n in made:
-        answer = with_lines.read_gray(255.0 - n.image)
-        if answer["number"] != n.text:
-            continue
-        for got, want in zip(answer["digits"], n.boxes):
-            gx, gy, gw, gh = got["box"]
-            wx, wy, ww, wh = want
-            inter = max(0, min(gx + gw, wx + ww) - max(gx, wx)) * max(0, min(gy + gh, wy + wh) - max(gy, wy))
-            hits.append(inter / (gw * gh + ww * wh - inter) >= 0.5)
-    assert np.mean(hits) >= 0.8
+    assert np.mean(boxes_over_their_digits(with_lines, made)) >= 0.8
 
 
 def test_a_line_reader_that_never_learned_fails_the_test(reader, mnist, tmp_path):

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import boxes_over_their_digits, run_cli
 from digitlab.data.numbers import STYLES, numbers
 from digitlab.evaluation.numbers import edit_distance
 from digitlab.recognition import segment
@@ -64,17 +64,7 @@ def test_touching_digits_read_as_one_shape_today_are_read_as_two(reader, mnist):
     assert all(len(reader.read_gray(255.0 - n.image, split=False)["digits"]) == 1 for n in pairs)
     assert touching_accuracy(reader, pairs) >= 0.6
     # each digit read keeps its box: over the right digit's ink
-    hits = []
-    for n in pairs:
-        answer = reader.read_gray(255.0 - n.image)
-        if answer["number"] != n.text:
-            continue
-        for got, want in zip(answer["digits"], n.boxes):
-            gx, gy, gw, gh = got["box"]
-            wx, wy, ww, wh = want
-            inter = max(0, min(gx + gw, wx + ww) - max(gx, wx)) * max(0, min(gy + gh, wy + wh) - max(gy, wy))
-            hits.append(inter / (gw * gh + ww * wh - inter) >= 0.5)
-    assert np.mean(hits) >= 0.9
+    assert np.mean(boxes_over_their_digits(reader, pairs)) >= 0.9
 
 
 def test_a_splitter_that_makes_no_cuts_fails_the_touching_test(reader, mnist, monkeypatch):

@@ -26,7 +26,8 @@ from ..training.trainer import split_images
 
 NUMBERS = 1000
 SINGLE_DIGITS = 2000  # at most; twice the numbers read
-READERS = ("reader", "splitting only", "strokes only")  # "splitting only": when the reader has a line reader
+# each way of reading, as `Predictor.read_gray` options ("splitting only": when there is a line reader)
+READERS = {"reader": {}, "splitting only": {"lines": False}, "strokes only": {"split": False}}
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -61,7 +62,7 @@ def numbers_evaluation(predictor: Predictor, split: str = "test", n: int = NUMBE
                        lengths: tuple[int, int] = (3, 5), single: int = SINGLE_DIGITS) -> NumbersResult:
     images, labels = split_images(predictor.checkpoint, split)
     made = numbers(n, images, labels, seed=seed, lengths=lengths)
-    readers = READERS if predictor.lines is not None else (READERS[0], READERS[2])
+    readers = tuple(r for r in READERS if predictor.lines is not None or r != "splitting only")
     tallies = {reader: defaultdict(lambda: [0, 0, 0, 0]) for reader in readers}  # right, count, edits, digits
     spent = 0.0
     for number in made:
@@ -69,9 +70,7 @@ def numbers_evaluation(predictor: Predictor, split: str = "test", n: int = NUMBE
         t0 = time.perf_counter()
         read = predictor.read_gray(gray)["number"] or ""
         spent += time.perf_counter() - t0
-        others = {"splitting only": lambda: predictor.read_gray(gray, lines=False),
-                  "strokes only": lambda: predictor.read_gray(gray, split=False)}
-        texts = [read] + [others[reader]()["number"] or "" for reader in readers[1:]]
+        texts = [read] + [predictor.read_gray(gray, **READERS[reader])["number"] or "" for reader in readers[1:]]
         for reader, text in zip(readers, texts):
             edits = min(edit_distance(text, number.text), len(number.text))
             for group in (number.style, f"length {len(number.text)}", "all"):
@@ -100,13 +99,12 @@ def _single_digits(predictor: Predictor, images: torch.Tensor, labels: torch.Ten
     digit and rightly, by each reader."""
     picked, _ = stratified_take(labels, min(n, len(labels)), seed)
     right = dict.fromkeys(readers, 0)
-    ways = {"reader": {}, "splitting only": {"lines": False}, "strokes only": {"split": False}}
     for k in picked.tolist():
         big = ndimage.zoom(images[k].numpy().astype(np.float32), 2, order=1).clip(0, 255)
         gray = _as_drawing(big)
         truth = str(int(labels[k]))
         for reader in readers:
-            right[reader] += predictor.read_gray(gray, **ways[reader])["number"] == truth
+            right[reader] += predictor.read_gray(gray, **READERS[reader])["number"] == truth
     return {reader: count / len(picked) for reader, count in right.items()}
 
 
@@ -114,10 +112,10 @@ def format_numbers(result: NumbersResult) -> str:
     where = "validation" if result.split == "val" else "test"
     lines = [f"numbers made from MNIST {where} digits: {result.n}; whole-number accuracy (digit accuracy)",
              f"{'':<16}" + "".join(f"{reader:>24}" for reader in result.rows)]
-    for group in result.rows[READERS[0]]:
+    for group in result.rows['reader']:
         cells = "".join(f"{result.rows[r][group]['accuracy']:>14.2%} ({result.rows[r][group]['digit_accuracy']:.2%})"
                         for r in result.rows)
-        lines.append(f"{group + ' (' + str(result.rows[READERS[0]][group]['n']) + ')':<16}{cells}")
+        lines.append(f"{group + ' (' + str(result.rows['reader'][group]['n']) + ')':<16}{cells}")
     lines.append(f"{'single digits':<16}" + "".join(f"{result.single[r]:>24.2%}" for r in result.rows))
     lines.append(f"reader: {result.ms_per_number:.1f} ms per number in process")
     return "\n".join(lines)

@@ -19,7 +19,7 @@ import torch
 from ..data.mnist_style import to_mnist
 from ..device import pick_device, resolve_precision
 from ..recognition.preprocess import Digit, Piece
-from ..recognition.segment import Reading
+from ..recognition.segment import Reading, span_box
 from .examples import HEIGHT, INK_HEIGHT, inner_width, line_input
 from .model import STRIDE, LineDigit
 from .train import load_line_reader, read_lines
@@ -80,13 +80,5 @@ def _readings(piece: Piece, digits: list[LineDigit]) -> list[Reading]:
         if not (part > 0).any():  # the reader placed it where no ink is: the box of its frames' middle
             mid = min(max(to_ink((d.frames[0] + d.frames[1] + 1) * STRIDE / 2), 0), piece.ink.shape[1] - 1)
             part[:, mid] = piece.ink[:, mid] if piece.ink[:, mid].any() else 1.0
-        out.append(Reading(Digit(to_mnist(part), _box(part, piece.box)), d.probs))
+        out.append(Reading(Digit(to_mnist(part), span_box(part, 0, piece.box, 1.0)), d.probs))
     return out
-
-
-def _box(part: np.ndarray, origin: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    ys, xs = np.nonzero(part > 0.25)
-    if len(xs) == 0:
-        ys, xs = np.nonzero(part > 0)
-    x0, y0 = int(xs.min()), int(ys.min())
-    return (origin[0] + x0, origin[1] + y0, int(xs.max()) + 1 - x0, int(ys.max()) + 1 - y0)

@@ -29,9 +29,8 @@ from ..device import autocast, pick_device, resolve_precision
 from ..errors import DigitlabError
 from ..files import atomic_dir
 from ..training.checkpoint import FORMAT, FORMAT_VERSION, META, WEIGHTS, _load_tensors, _sha256, read_meta
-from ..training.checkpoint import load_checkpoint
 from ..training.config import TrainConfig
-from ..training.trainer import make_split, validation_images
+from ..training.trainer import make_split
 from .examples import HEIGHT, negative_examples, number_examples
 from .model import STRIDE, LineNet, greedy_decode
 
@@ -137,7 +136,7 @@ def train_line_reader(classifier: str | Path, out: str | Path, cfg: LinesConfig 
     inputs, texts = number_examples(cfg.numbers, digits, labels, cfg.seed, cfg.lengths, cfg.styles)
     neg_inputs, neg_texts = negative_examples(cfg.negatives, digits, cfg.seed)
     inputs, texts = inputs + neg_inputs, texts + neg_texts
-    val_digits, val_labels = validation_images(load_checkpoint(classifier))
+    val_digits, val_labels = split.x_val.squeeze(1), split.y_val
     val_inputs, val_texts = number_examples(cfg.val_numbers, val_digits, val_labels, cfg.seed + 1, cfg.lengths,
                                             cfg.styles)
     log(f"rendered {len(inputs)} training groups ({cfg.numbers} numbers, {len(neg_inputs)} non-digits) and "

@@ -228,7 +228,7 @@ def split_piece(piece: Piece, classify: Callable[[np.ndarray], np.ndarray],
             winner = (result[0], [index[span] for span in result[1]])
     if winner is None:
         return None
-    readings = [Reading(Digit(images[i], _box(inks[i], lefts[i], piece.box, factor)), probs[i]) for i in winner[1]]
+    readings = [Reading(Digit(images[i], span_box(inks[i], lefts[i], piece.box, factor)), probs[i]) for i in winner[1]]
     return readings, float(winner[0])
 
 
@@ -242,7 +242,7 @@ def _resize(ink: np.ndarray, factor: float) -> np.ndarray:
     return np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").resize(size, Image.Resampling.BOX))
 
 
-def _box(part: np.ndarray, left: int, origin: tuple[int, int, int, int], factor: float) -> tuple[int, int, int, int]:
+def span_box(part: np.ndarray, left: int, origin: tuple[int, int, int, int], factor: float) -> tuple[int, int, int, int]:
     """The box, in the input image, of a span's ink (`part`, from column `left` of the group's
     crop scaled by `factor`)."""
     ys, xs = np.nonzero(part > 0.25)
