@@ -10,6 +10,10 @@ pairs are run N times, interleaved, and the figures are medians; the ratio is th
 of the ratios of each pair, so slow stretches of a shared machine hit both sides alike.
 The last line is the ratios.
 
+digitlab trains with freed memory kept in the process (`digitlab.allocator`, as `train` does on
+the CPU). The setting is process-wide, so it is turned on before either side runs and both
+frameworks run under it; --plain-malloc leaves glibc's defaults to both.
+
 TensorFlow is an optional extra, never needed by `make run` or `make test`:
 
     pip install -e '.[keras]'
@@ -28,6 +32,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from digitlab.allocator import keep_freed_memory
 from digitlab.device import resolve_precision
 from digitlab.models import resolve_model
 from digitlab.models.spec import parse_spec
@@ -148,8 +153,12 @@ def main() -> None:
                         help="which of the report's models (default all three)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for both frameworks (default: each framework's own default)")
+    parser.add_argument("--plain-malloc", action="store_true",
+                        help="leave glibc's malloc settings as they are for both sides (default: keep freed memory, "
+                             "as digitlab's training does)")
     args = parser.parse_args()
 
+    kept = False if args.plain_malloc else keep_freed_memory()
     tf, keras = import_keras()
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -160,7 +169,8 @@ def main() -> None:
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}; TensorFlow threads: intra-op "
           f"{tf.config.threading.get_intra_op_parallelism_threads()}, inter-op "
           f"{tf.config.threading.get_inter_op_parallelism_threads()} (0: its default, one per core); "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; {os.cpu_count()} cores")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads; {os.cpu_count()} cores; "
+          f"freed memory {'kept in the process for both' if kept else 'returned as glibc decides, both sides'}")
     precisions = {resolve_precision(cfg.precision, torch.device("cpu")) for cfg in configs.values()}
     print(f"Keras in float32 (its default); digitlab in {', '.join(sorted(precisions))} (its recipes' precision)")
     print(f"{args.images} images, batch sizes of the report, no augmentation, second epoch of two timed; "

@@ -24,6 +24,7 @@ def register(sub) -> None:
                                    "the fast recipe's time to 99%% (not with --quick); peak memory.")
     p.add_argument("--quick", action="store_true", help="fewer steps and no fast-recipe runs (under a minute)")
     p.add_argument("--keep-memory", action="store_true",
-                   help="keep freed memory in the process for every row (as `train --keep-memory`); off by default")
+                   help="keep freed memory in the process for every row, the plain PyTorch reference loop included "
+                        "(as `train` does for its own process); off by default")
     p.add_argument("--out", default="bench.json", help="where to write the results (default bench.json)")
     p.set_defaults(func=cmd_bench)

@@ -73,14 +73,11 @@ def _train_ensemble(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from ..allocator import keep_freed_memory
     from ..training.checkpoint import read_meta
     from ..training.config import RECIPES, TrainConfig
     from ..training.ensemble import ENSEMBLES, is_ensemble
     from ..training.trainer import train
 
-    if args.keep_memory:
-        keep_freed_memory()
     if (args.resume and is_ensemble(args.resume)) or (not args.resume and args.recipe in ENSEMBLES):
         return _train_ensemble(args)
     if args.members is not None:
@@ -166,7 +163,4 @@ def register(sub) -> None:
     p.add_argument("--out", help="output directory (default runs/NAME-TIMESTAMP)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last completed epoch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--keep-memory", action="store_true",
-                   help="keep freed memory in the process (a glibc malloc setting; about 10%% faster CPU training, "
-                        "see docs/performance.md); off by default")
     p.set_defaults(func=cmd_train)

@@ -151,12 +151,6 @@ RECIPES: dict[str, TrainConfig] = {
     ),
 }
 
-# Recipes that turn on allocator.keep_freed_memory for their own process when they train:
-# the `fast` recipe frees and reallocates the same buffers every step, and keeping them
-# measured 4.83 -> 4.69 s and 5.57 -> 5.30 s (medians over seeds 0-4, paired runs;
-# docs/performance.md). It is process-wide, so the longer recipes leave it to --keep-memory.
-KEEPS_MEMORY = frozenset({"fast"})
-
 
 def recipe(name: str, **overrides) -> TrainConfig:
     """A named recipe with some settings replaced (those given as None are left alone)."""

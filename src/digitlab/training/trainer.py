@@ -30,7 +30,7 @@ from ..files import write_json_atomic
 from ..models.inference import as_model_input, has_conv, place_model, predict_logits
 from ..models.presets import resolve_model
 from .checkpoint import Checkpoint, load_checkpoint, load_trainer_state, save_checkpoint
-from .config import KEEPS_MEMORY, TrainConfig
+from .config import TrainConfig
 from .registry import default_lr, loss_fn, lr_at, make_optimizer, outlier_exposure_loss
 
 
@@ -308,9 +308,9 @@ class Trainer:
 def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False, device: str | None = None,
           progress: bool = True, log: Callable[[str], None] = print,
           on_epoch_end: Callable[[dict], None] | None = None) -> FitResult:
-    if cfg.recipe in KEEPS_MEMORY:
-        keep_freed_memory()
     trainer = Trainer(cfg, out, device=device, progress=progress, log=log)
+    if trainer.device.type == "cpu":
+        keep_freed_memory()  # a training process: 20-30% faster CNN steps (allocator.py)
     if resume:
         trainer.resume()
     return trainer.fit(on_epoch_end)
