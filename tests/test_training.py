@@ -12,10 +12,12 @@ from digitlab.data import AugmentConfig
 from digitlab.errors import DigitlabError
 from digitlab.evaluation import evaluate_checkpoint
 from digitlab.models.inference import predict_logits
+from digitlab.models import resolve_model
 from digitlab.models.layers import Flatten
 from digitlab.training import TrainConfig, Trainer, load_checkpoint, recipe, save_checkpoint, train
 from digitlab.training import checkpoint as checkpoint_module
 from digitlab.training.registry import loss_fn, lr_at
+from digitlab.training.trainer import recalibrate_batch_norm
 
 QUIET = dict(progress=False, log=lambda s: None)
 CPU = torch.device("cpu")
@@ -260,3 +262,22 @@ def test_training_on_the_cpu_keeps_freed_memory_in_its_process(monkeypatch):
     calls.clear()
     Trainer(recipe("fast", subset=500, epochs=1, val_size=500), None, progress=False, log=lambda s: None)
     assert calls == []
+
+
+def test_batch_norm_recalibration_runs_with_dropout_off():
+    """The re-estimated statistics of a batch norm behind a dropout are those of its input
+    as inference sees it: dropout off. (Ours is not a torch.nn.Dropout, and was left on.)"""
+    torch.manual_seed(0)
+    model = resolve_model("F-64-R-D0.5-BN-10").build()
+    images = torch.randint(0, 256, (300, 28, 28), dtype=torch.uint8)
+    norm = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    seen = []
+    hook = norm.register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach()))
+    model.eval()
+    with torch.no_grad():
+        model(images.unsqueeze(1).float())
+    hook.remove()
+    recalibrate_batch_norm(model, images, torch.device("cpu"), batch_size=500)  # one batch: its own statistics
+    assert torch.allclose(norm.running_mean, seen[0].mean(0), atol=1e-4)
+    assert torch.allclose(norm.running_var, seen[0].var(0), rtol=1e-3, atol=1e-4)
+    assert not model.training

@@ -28,6 +28,7 @@ from ..device import autocast, pick_device, resolve_precision
 from ..errors import DigitlabError
 from ..files import write_json_atomic
 from ..models.inference import as_model_input, has_conv, place_model, predict_logits
+from ..models.layers import Dropout
 from ..models.presets import resolve_model
 from .checkpoint import Checkpoint, load_checkpoint, load_trainer_state, save_checkpoint
 from .config import TrainConfig
@@ -141,7 +142,7 @@ def recalibrate_batch_norm(model: torch.nn.Module, images: torch.Tensor, device:
         m.momentum = None  # cumulative average
     model.train()
     for m in model.modules():
-        if isinstance(m, torch.nn.Dropout):
+        if isinstance(m, (torch.nn.Dropout, Dropout)):  # ours is not a torch.nn.Dropout
             m.eval()
     try:
         for start in range(0, len(images), batch_size):
