@@ -247,7 +247,7 @@ def test_train_and_evaluate_through_the_cli(tmp_path):
 
 
 def test_training_on_the_cpu_keeps_freed_memory_in_its_process(monkeypatch):
-    """train() on the CPU turns on allocator.keep_freed_memory, whatever the recipe (20-30%
+    """train() on the CPU turns on allocator.keep_freed_memory, whatever the recipe (about 20%
     faster steps for the CNN recipes, docs/performance.md); a Trainer built alone does not
     (bench times rows with and without it)."""
     import digitlab.training.trainer as trainer_module

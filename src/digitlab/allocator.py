@@ -4,8 +4,9 @@ glibc's malloc serves large blocks with mmap and hands them back to the kernel w
 are freed, and trims the heap's free top the same way. A training step frees and
 reallocates the same activation and gradient buffers every time, so each step faults
 them in again, page by page. Raising the mmap threshold to 32 MiB and the trim threshold
-to 1 GiB keeps those pages: `report-cnn-final`'s step went from about 15,600 page faults
-to about 140, and the CNN recipes train 20-30% faster (docs/performance.md). The setting
+to 1 GiB keeps those pages: an epoch of `report-cnn-final` on 10,000 images went from
+about 757,000 page faults to 62,000, and the CNN recipes train 17-22% faster
+(benchmarks/keep_memory.py, docs/performance.md). The setting
 is process-wide; `training.train` turns it on for its own process when it trains on the
 CPU (a training process holds on to its memory anyway), `digitlab bench --keep-memory`
 for every row of the bench. The environment variables

@@ -311,7 +311,7 @@ def train(cfg: TrainConfig, out: str | Path | None, resume: bool = False, device
           on_epoch_end: Callable[[dict], None] | None = None) -> FitResult:
     trainer = Trainer(cfg, out, device=device, progress=progress, log=log)
     if trainer.device.type == "cpu":
-        keep_freed_memory()  # a training process: 20-30% faster CNN steps (allocator.py)
+        keep_freed_memory()  # a training process: about 20% faster CNN recipes (allocator.py)
     if resume:
         trainer.resume()
     return trainer.fit(on_epoch_end)
