@@ -37,7 +37,7 @@ from digitlab.device import resolve_precision
 from digitlab.models import resolve_model
 from digitlab.models.spec import parse_spec
 from digitlab.training import Trainer, recipe
-from digitlab.training.trainer import make_split
+from digitlab.runs.split import make_split
 
 MODELS = ("report-ann", "report-cnn-first", "report-cnn-final")
 

@@ -25,7 +25,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from digitlab.bench import reference_model
 from digitlab.models import resolve_model
 from digitlab.training import recipe
-from digitlab.training.trainer import Trainer, make_split
+from digitlab.runs.split import make_split
+from digitlab.training.trainer import Trainer
 
 
 def reference_speed(x: torch.Tensor, y: torch.Tensor, epochs: int, batch_size: int) -> list[float]:

@@ -50,10 +50,10 @@ def boxes_over_their_digits(predictor, made) -> list[bool]:
     hits = []
     for n in made:
         answer = predictor.read_gray(255.0 - n.image)
-        if answer["number"] != n.text:
+        if answer.number != n.text:
             continue
-        for got, want in zip(answer["digits"], n.boxes):
-            gx, gy, gw, gh = got["box"]
+        for got, want in zip(answer.digits, n.boxes):
+            gx, gy, gw, gh = got.box
             wx, wy, ww, wh = want
             inter = max(0, min(gx + gw, wx + ww) - max(gx, wx)) * max(0, min(gy + gh, wy + wh) - max(gy, wy))
             hits.append(inter / (gw * gh + ww * wh - inter) >= 0.5)

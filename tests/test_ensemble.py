@@ -7,7 +7,7 @@ from conftest import assert_clean_error, run_cli
 from digitlab.device import resolve_precision
 from digitlab.evaluation import evaluate_checkpoint
 from digitlab.models.inference import TTA_SHIFTS, predict_logits, predict_probs, shift_images
-from digitlab.training import load_checkpoint
+from digitlab.runs.checkpoint import load_checkpoint
 
 CPU = torch.device("cpu")
 

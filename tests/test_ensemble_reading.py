@@ -17,7 +17,7 @@ from digitlab.evaluation.evaluate import each_member_probs
 from digitlab.recognition.onnx_export import TOLERANCE, OnnxLogits, export_onnx
 from digitlab.recognition.predictor import Predictor
 from digitlab.training import recipe, train
-from digitlab.training.ensemble import load_ensemble, load_reader
+from digitlab.runs.ensemble import load_ensemble, load_reader
 from digitlab.web.app import create_app
 
 CPU = torch.device("cpu")

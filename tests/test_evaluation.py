@@ -116,7 +116,7 @@ def test_thickness_and_noise_and_inversion():
 
 def test_a_trained_model_loses_accuracy_when_digits_are_rotated(trained, mnist):
     from digitlab.models.inference import predict_logits
-    from digitlab.training import load_checkpoint
+    from digitlab.runs.checkpoint import load_checkpoint
 
     model = load_checkpoint(trained.best).model
     rows = robustness_table(lambda x: predict_logits(model, x, torch.device("cpu")).argmax(1),

@@ -16,7 +16,7 @@ from digitlab.explain import describe, explain_digit
 from digitlab.explain.layers import layer_outputs
 from digitlab.models.presets import list_presets
 from digitlab.models.summary import summarize
-from digitlab.training.checkpoint import load_checkpoint
+from digitlab.runs.checkpoint import load_checkpoint
 from digitlab.web.app import create_app
 from test_web import ARTIFACTS, BAD_BODIES, _stroke
 

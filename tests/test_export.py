@@ -12,7 +12,7 @@ from conftest import assert_clean_error, run_cli
 from digitlab.models import resolve_model
 from digitlab.recognition.onnx_export import OnnxLogits
 from digitlab.recognition.predictor import Predictor
-from digitlab.training import load_checkpoint, save_checkpoint
+from digitlab.runs.checkpoint import load_checkpoint, save_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,8 @@ def test_predict_with_onnx_runtime_reads_like_torch(reader, mnist, tmp_path):
         buf = io.BytesIO()
         Image.fromarray(255 - mnist.test_images[i].numpy()).resize((90, 90)).save(buf, format="PNG")
         a, b = fp32_reader.read(buf.getvalue()), onnx_reader.read(buf.getvalue())
-        assert a["number"] == b["number"] == reader.read(buf.getvalue())["number"]
-        assert abs(a["digits"][0]["confidence"] - b["digits"][0]["confidence"]) < 1e-4
+        assert a.number == b.number == reader.read(buf.getvalue()).number
+        assert abs(a.digits[0].confidence - b.digits[0].confidence) < 1e-4
     path = tmp_path / "one.png"
     path.write_bytes(buf.getvalue())
     proc = run_cli("predict", path, "--model", reader.checkpoint.path, "--runtime", "onnx")

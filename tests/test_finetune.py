@@ -9,7 +9,7 @@ from PIL import Image
 from digitlab.cli import main
 from digitlab.data.personal_style import personal_digits
 from digitlab.store import Sample, open_store
-from digitlab.training import load_checkpoint
+from digitlab.runs.checkpoint import load_checkpoint
 
 
 def _personal_store(path, n: int) -> None:

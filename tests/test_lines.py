@@ -12,10 +12,10 @@ from digitlab.cli import main
 from digitlab.data.negatives import render_family
 from digitlab.data.numbers import numbers
 from digitlab.errors import DigitlabError
-from digitlab.lines.examples import line_input, number_examples, piece_truth
-from digitlab.lines.model import BLANK, CLASSES, LineNet, greedy_decode
-from digitlab.lines.reader import LineReader
-from digitlab.lines.train import LinesConfig, collate, load_line_reader, save_line_reader, stretch, train_line_reader
+from digitlab.models.line_net import BLANK, CLASSES, LineNet
+from digitlab.recognition.line_reader import LineReader, collate, greedy_decode, line_input, load_line_reader
+from digitlab.training.line_examples import number_examples, piece_truth
+from digitlab.training.lines import LinesConfig, save_line_reader, stretch, train_line_reader
 from digitlab.recognition.preprocess import find_pieces
 
 
@@ -37,7 +37,7 @@ def overlapping(mnist, count=100, seed=21):
 
 
 def accuracy(predictor, made, **how) -> float:
-    return float(np.mean([predictor.read_gray(255.0 - n.image, **how)["number"] == n.text for n in made]))
+    return float(np.mean([predictor.read_gray(255.0 - n.image, **how).number == n.text for n in made]))
 
 
 def reads_overlapping_numbers(with_lines, made) -> tuple[bool, float, float]:
@@ -108,7 +108,7 @@ def test_where_the_line_reader_sees_no_digit_the_group_is_split_as_before(reader
     made = overlapping(mnist, count=20, seed=22)
     with_lines = replace(reader, lines=line_reader)
     before = [reader.read_gray(255.0 - n.image, lines=False) for n in made]
-    monkeypatch.setattr(line_reader, "read", lambda pieces: [replace(r, readings=[]) for r in
+    monkeypatch.setattr(line_reader, "read", lambda pieces: [replace(r, digits=[]) for r in
                                                               LineReader.read(line_reader, pieces)])
     assert [with_lines.read_gray(255.0 - n.image) for n in made] == before
 
@@ -118,14 +118,14 @@ def test_single_digits_and_non_digits_read_as_before(reader, line_reader, mnist)
     picks = range(0, 3000, 15)  # 200 test digits, drawn at twice MNIST's size
     drawings = [255.0 - np.kron(mnist.test_images[k].numpy().astype(np.float32), np.ones((2, 2))) for k in picks]
     truth = [str(int(mnist.test_labels[k])) for k in picks]
-    now = np.mean([with_lines.read_gray(g)["number"] == t for g, t in zip(drawings, truth)])
-    before = np.mean([reader.read_gray(g)["number"] == t for g, t in zip(drawings, truth)])
+    now = np.mean([with_lines.read_gray(g).number == t for g, t in zip(drawings, truth)])
+    before = np.mean([reader.read_gray(g).number == t for g, t in zip(drawings, truth)])
     assert now >= before - 1 / 200 and now >= 0.95
     # held-out non-digits are rejected as often as without it
     shapes = np.concatenate([render_family(f, 40, "val", seed=0) for f in ("letters", "scribbles", "shapes")])
     drawn = [255.0 - np.kron(s.astype(np.float32), np.ones((2, 2))) for s in shapes]
-    rejected_now = np.mean([with_lines.read_gray(g)["rejected"] for g in drawn])
-    rejected_before = np.mean([reader.read_gray(g)["rejected"] for g in drawn])
+    rejected_now = np.mean([with_lines.read_gray(g).rejected for g in drawn])
+    rejected_before = np.mean([reader.read_gray(g).rejected for g in drawn])
     assert rejected_now >= rejected_before - 0.05, (rejected_now, rejected_before)
 
 
@@ -157,7 +157,7 @@ def test_a_line_reader_checkpoint_is_checked(reader, line_reader, tmp_path):
 def test_train_lines_cli_and_the_lines_option(trained, tmp_path, capsys):
     out = tmp_path / "lines"
     assert main(["train-lines", "--model", str(trained.best), "--out", str(out), "--numbers", "60", "--negatives",
-                 "10", "--epochs", "1", "--val-numbers", "20", "--no-progress"]) == 0
+                 "10", "--epochs", "1", "--val-numbers", "20", "--quiet"]) == 0
     assert "wrote" in capsys.readouterr().out and (out / "model.json").is_file()
     proc = run_cli("evaluate", trained.best, "--numbers", "--count", 10, "--lines", out, "--json")
     assert proc.returncode == 0, proc.stderr

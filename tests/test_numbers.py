@@ -55,13 +55,13 @@ def touching_pairs(mnist, count=60):
 
 
 def touching_accuracy(reader, pairs) -> float:
-    return float(np.mean([reader.read_gray(255.0 - n.image)["number"] == n.text for n in pairs]))
+    return float(np.mean([reader.read_gray(255.0 - n.image).number == n.text for n in pairs]))
 
 
 def test_touching_digits_read_as_one_shape_today_are_read_as_two(reader, mnist):
     pairs = touching_pairs(mnist)
     assert len(pairs) >= 40
-    assert all(len(reader.read_gray(255.0 - n.image, split=False)["digits"]) == 1 for n in pairs)
+    assert all(len(reader.read_gray(255.0 - n.image, split=False).digits) == 1 for n in pairs)
     assert touching_accuracy(reader, pairs) >= 0.6
     # each digit read keeps its box: over the right digit's ink
     assert np.mean(boxes_over_their_digits(reader, pairs)) >= 0.9
@@ -75,8 +75,8 @@ def test_a_splitter_that_makes_no_cuts_fails_the_touching_test(reader, mnist, mo
 
 def test_single_digits_and_spaced_numbers_read_as_before(reader, mnist):
     apart = numbers(60, mnist.test_images[:2000], mnist.test_labels[:2000], seed=12, styles=("apart",))
-    now = np.mean([reader.read_gray(255.0 - n.image)["number"] == n.text for n in apart])
-    before = np.mean([reader.read_gray(255.0 - n.image, split=False)["number"] == n.text for n in apart])
+    now = np.mean([reader.read_gray(255.0 - n.image).number == n.text for n in apart])
+    before = np.mean([reader.read_gray(255.0 - n.image, split=False).number == n.text for n in apart])
     assert now >= before - 1 / 60 and now >= 0.8
 
 

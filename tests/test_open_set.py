@@ -19,9 +19,9 @@ from digitlab.models.inference import predict_logits
 from digitlab.recognition.predictor import Predictor
 from digitlab.recognition.rejection import CALIBRATION
 from digitlab.training import recipe, train
-from digitlab.training.checkpoint import load_checkpoint, save_checkpoint
+from digitlab.runs.checkpoint import load_checkpoint, save_checkpoint
 from digitlab.training.config import TrainConfig
-from digitlab.training.trainer import validation_images
+from digitlab.runs.split import validation_images
 
 
 def _hashes(images: np.ndarray) -> set[str]:

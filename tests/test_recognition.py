@@ -66,7 +66,7 @@ def test_five_digit_numbers_are_read(reader, mnist):
     for _ in range(200):
         idx = rng.integers(0, 10000, 5)
         result = reader.read(drawn_number([mnist.test_images[i].numpy() for i in idx], rng))
-        right += result["number"] == "".join(str(int(mnist.test_labels[i])) for i in idx)
+        right += result.number == "".join(str(int(mnist.test_labels[i])) for i in idx)
     assert right >= 190, right  # 95% of 200
 
 
@@ -84,7 +84,7 @@ def test_polarity_size_and_format_do_not_matter(reader, mnist):
     sixteen = png_bytes(Image.fromarray(np.asarray(big).astype(np.uint16) * 257))
     assert Image.open(io.BytesIO(sixteen)).mode.startswith("I")
     for data in (light_on_dark, dark_on_light_jpeg, png_bytes(rgba), gif, webp, sixteen):
-        assert reader.read(data)["number"] == "7"
+        assert reader.read(data).number == "7"
 
 
 def test_preprocessing_places_the_digit_as_mnist_does():
@@ -123,7 +123,7 @@ def test_blank_images_have_no_ink(reader):
     faint[40:60, 40:60] = 244  # a smudge, not ink
     for data in (white, black, clear, png_bytes(Image.fromarray(faint))):
         result = reader.read(data)
-        assert result["number"] is None and result["rejected"] and "no ink" in result["reason"]
+        assert result.number is None and result.rejected and "no ink" in result.reason
     assert not ink_map(np.full((10, 10), 128, np.float32)).any()
 
 
@@ -141,10 +141,10 @@ def test_the_rejection_rule_is_calibrated_on_validation_digits(reader, mnist):
     pooled = np.concatenate([reader.classify(images.numpy()).max(1) for images in sets.values()])
     assert 0.005 <= (pooled < reader.threshold).mean() <= 0.011
     seven = png_bytes(Image.fromarray(mnist.test_images[0].numpy()))
-    assert not reader.read(seven)["rejected"]
+    assert not reader.read(seven).rejected
     strict = dataclasses.replace(reader, threshold=1.01)  # nothing is that sure: every shape is doubtful
     result = strict.read(seven)
-    assert result["rejected"] and "not a digit" in result["reason"] and result["number"] == "7"
+    assert result.rejected and "not a digit" in result.reason and result.number == "7"
 
 
 @pytest.mark.parametrize("data, fragment", [

@@ -14,8 +14,9 @@ from digitlab.evaluation import evaluate_checkpoint
 from digitlab.models.inference import predict_logits
 from digitlab.models import resolve_model
 from digitlab.models.layers import Flatten
-from digitlab.training import TrainConfig, Trainer, load_checkpoint, recipe, save_checkpoint, train
-from digitlab.training import checkpoint as checkpoint_module
+from digitlab.runs import checkpoint as checkpoint_module
+from digitlab.runs.checkpoint import load_checkpoint, save_checkpoint
+from digitlab.training import TrainConfig, Trainer, recipe, train
 from digitlab.training.registry import loss_fn, lr_at
 from digitlab.training.trainer import recalibrate_batch_norm
 

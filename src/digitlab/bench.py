@@ -120,7 +120,7 @@ def inference(spec: str, images: torch.Tensor, runs: int) -> dict:
     from .models.inference import place_model
     from .models.presets import ModelSpec
     from .recognition.onnx_export import OnnxLogits, export_onnx
-    from .training.checkpoint import load_checkpoint, save_checkpoint
+    from .runs.checkpoint import load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     model_spec = ModelSpec(spec, spec)

@@ -1,6 +1,33 @@
 """The `digitlab` commands, a module per group: each parses its arguments, calls the library
-and prints. `cli.py` assembles the parser from their `register` functions."""
+and prints. `cli.py` assembles the parser: the command asked for gets its full parser from
+its module's `register`; every other command is only named, from the table below, so that
+no command pays for importing the others (`digitlab --help` imports none of them)."""
 
-from . import bench, data, evaluate, experiments, explain, lines, reading, samples, train
+from __future__ import annotations
 
-GROUPS = (data, train, lines, evaluate, experiments, reading, explain, samples, bench)  # the order of `digitlab --help`
+from typing import NamedTuple
+
+
+class Command(NamedTuple):
+    module: str  # the module of this package whose `register` adds it
+    help: str  # its line in `digitlab --help`
+
+
+COMMANDS: dict[str, Command] = {  # in the order of `digitlab --help`
+    "data": Command("data", "fetch, verify or describe MNIST"),
+    "models": Command("data", "list presets or summarize a model"),
+    "train": Command("train", "train a model (or an ensemble); writes checkpoints and history"),
+    "train-lines": Command("lines", "train the line reader that reads touching digits whole"),
+    "evaluate": Command("evaluate", "test-set accuracy and loss of a checkpoint; --report for the full report"),
+    "compare": Command("evaluate", "several checkpoints side by side"),
+    "study": Command("experiments", "the report's experiments: list, run, report"),
+    "cv": Command("experiments", "k-fold cross-validation of one training setting"),
+    "search": Command("experiments", "grid search with k-fold cross-validation"),
+    "lr-find": Command("experiments", "learning-rate range test"),
+    "predict": Command("predict", "read the digits or number in image files"),
+    "serve": Command("serve", "the drawing page and the REST API"),
+    "export": Command("predict", "export a checkpoint to ONNX, checked against PyTorch"),
+    "explain": Command("explain", "what each layer of the network saw in an image, and which strokes decided"),
+    "samples": Command("samples", "the corrections collected by the page: stats, list, export"),
+    "finetune": Command("samples", "train a checkpoint further on the collected samples, keeping MNIST"),
+    "bench": Command("bench", "training and inference speed of this machine, as JSON"),}

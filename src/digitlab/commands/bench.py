@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .common import add_command
+
 
 def cmd_bench(args) -> int:
     from ..allocator import keep_freed_memory
@@ -18,10 +20,10 @@ def cmd_bench(args) -> int:
 
 def register(sub) -> None:
     """Add this module's commands to the `digitlab` parser."""
-    p = sub.add_parser("bench", help="training and inference speed of this machine, as JSON",
-                       description="matmul GFLOP/s; per preset, training images/s in fp32 and bf16 against a plain "
-                                   "PyTorch loop; inference latency and throughput with PyTorch and ONNX Runtime; "
-                                   "the fast recipe's time to 99%% (not with --quick); peak memory.")
+    p = add_command(sub, "bench",
+                    description="matmul GFLOP/s; per preset, training images/s in fp32 and bf16 against a plain "
+                                "PyTorch loop; inference latency and throughput with PyTorch and ONNX Runtime; "
+                                "the fast recipe's time to 99%% (not with --quick); peak memory.")
     p.add_argument("--quick", action="store_true", help="fewer steps and no fast-recipe runs (under a minute)")
     p.add_argument("--keep-memory", action="store_true",
                    help="keep freed memory in the process for every row, the plain PyTorch reference loop included "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..errors import DigitlabError
-from .common import print_json
+from .common import add_command, print_json
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -63,15 +63,15 @@ def cmd_models(args) -> int:
 
 def register(sub) -> None:
     """Add this module's commands to the `digitlab` parser."""
-    p = sub.add_parser("data", help="fetch, verify or describe MNIST",
-                       description="MNIST lives in $DIGITLAB_DATA/mnist (default ~/.cache/digitlab/mnist).")
+    p = add_command(sub, "data",
+                    description="MNIST lives in $DIGITLAB_DATA/mnist (default ~/.cache/digitlab/mnist).")
     p.add_argument("action", choices=["fetch", "verify", "info"],
                    help="fetch: get and cache the verified IDX files; verify: check SHA-256s and class counts; "
                         "info: shapes, class counts, pixel statistics")
     p.add_argument("--json", action="store_true", help="info as JSON")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("models", help="list presets or summarize a model")
+    p = add_command(sub, "models")
     p.add_argument("name", nargs="?", help="preset name or spec string (omit to list presets)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_models)

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from ..errors import DigitlabError
-from .common import print_json
+from .common import add_command, print_json
 from .lines import add_lines_option, lines_choice
 
 
@@ -17,8 +17,8 @@ def _evaluate_open_set(args) -> int:
     from ..device import pick_device
     from ..evaluation.open_set import OPEN_SET_FILES, format_open_set, open_set_evaluation, write_open_set
     from ..files import check_output_dir
-    from ..training.checkpoint import load_checkpoint
-    from ..training.ensemble import is_ensemble
+    from ..runs.checkpoint import load_checkpoint
+    from ..runs.ensemble import is_ensemble
 
     if is_ensemble(args.checkpoint) or args.tta:
         raise DigitlabError("--open-set scores one checkpoint without --tta")
@@ -39,7 +39,7 @@ def _evaluate_open_set(args) -> int:
 def _evaluate_numbers(args) -> int:
     from ..evaluation.numbers import format_numbers, numbers_evaluation
     from ..recognition.predictor import Predictor
-    from ..training.ensemble import is_ensemble
+    from ..runs.ensemble import is_ensemble
 
     if is_ensemble(args.checkpoint) or args.tta or args.open_set or args.report or args.out:
         raise DigitlabError("--numbers reads generated numbers with one checkpoint; it takes no --tta, --open-set, "
@@ -66,7 +66,7 @@ def cmd_evaluate(args) -> int:
                             "section) goes to --report DIR")
     if args.report:
         from ..evaluation.report import check_report_dir, evaluate, report_text, write_report
-        from ..training.ensemble import is_ensemble
+        from ..runs.ensemble import is_ensemble
 
         if is_ensemble(args.checkpoint) or args.tta or args.split != "test":
             raise DigitlabError("--report covers one checkpoint on the test set, without --tta or --split val; "
@@ -111,11 +111,11 @@ def register(sub) -> None:
     from ..evaluation.numbers import NUMBERS
     from ..evaluation.robustness import ROBUSTNESS_IMAGES
 
-    p = sub.add_parser("evaluate", help="test-set accuracy and loss of a checkpoint; --report for the full report",
-                       description="Test-set accuracy and loss of a checkpoint. With --report DIR: also the "
-                                   "classification report, confusion matrix, ROC and precision-recall curves, "
-                                   "training curves, the most confident mistakes, calibration and robustness, "
-                                   "as PNG files, metrics.json and one self-contained DIR/report.html.")
+    p = add_command(sub, "evaluate",
+                    description="Test-set accuracy and loss of a checkpoint. With --report DIR: also the "
+                                "classification report, confusion matrix, ROC and precision-recall curves, "
+                                "training curves, the most confident mistakes, calibration and robustness, "
+                                "as PNG files, metrics.json and one self-contained DIR/report.html.")
     p.add_argument("checkpoint", help="checkpoint directory (e.g. runs/default/best), or an ensemble directory "
                                       "(one holding ensemble.json)")
     p.add_argument("--split", choices=["test", "val"], default="test",
@@ -152,9 +152,9 @@ def register(sub) -> None:
     p.add_argument("--device", help="cpu or cuda[:N]")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("compare", help="several checkpoints side by side",
-                       description="Accuracy, loss, calibration error, parameters and robustness of several "
-                                   "checkpoints in one table; their training curves overlaid in one figure.")
+    p = add_command(sub, "compare",
+                    description="Accuracy, loss, calibration error, parameters and robustness of several "
+                                "checkpoints in one table; their training curves overlaid in one figure.")
     p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="two or more checkpoint or ensemble directories")
     p.add_argument("--out", default="runs/compare", help="directory for compare.json and training_curves.png "
                                                          "(default runs/compare)")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import DigitlabError
+from .common import add_command, add_quiet_option
 from .train import add_train_options, train_config
 
 
@@ -133,16 +134,16 @@ def _add_runner_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, metavar="T",
                    help="intra-op threads per trial (default: this machine's threads / K); the same T gives "
                         "bit-identical results in-process, in workers and on Ray")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_option(p)
 
 
 def register(sub) -> None:
     """Add this module's commands to the `digitlab` parser."""
-    p = sub.add_parser("study", help="the report's experiments: list, run, report",
-                       description="Each study of the report is a TOML file in studies/: a base config plus the "
-                                   "settings it varies. `run` trains every trial (finished trials are kept in "
-                                   "OUT/results.jsonl, so a killed study resumes) and writes the summary; "
-                                   "`report` rewrites the summary from the results.")
+    p = add_command(sub, "study",
+                    description="Each study of the report is a TOML file in studies/: a base config plus the "
+                                "settings it varies. `run` trains every trial (finished trials are kept in "
+                                "OUT/results.jsonl, so a killed study resumes) and writes the summary; "
+                                "`report` rewrites the summary from the results.")
     p.add_argument("action", choices=["list", "run", "report"])
     p.add_argument("name", nargs="?", help="study name (see `digitlab study list`) or path of a TOML file")
     p.add_argument("--subset", dest="study_subset", type=int, metavar="N",
@@ -153,18 +154,18 @@ def register(sub) -> None:
     _add_runner_options(p)
     p.set_defaults(func=cmd_study)
 
-    p = sub.add_parser("cv", help="k-fold cross-validation of one training setting",
-                       description="Stratified k-fold cross-validation on the 60k training images: every fold is "
-                                   "held out once; prints each fold's final validation accuracy and mean ± std.")
+    p = add_command(sub, "cv",
+                    description="Stratified k-fold cross-validation on the 60k training images: every fold is "
+                                "held out once; prints each fold's final validation accuracy and mean ± std.")
     add_train_options(p)
     p.add_argument("--folds", type=int, default=10, help="number of folds (default 10)")
     p.add_argument("--out", help="output directory (default runs/cv)")
     _add_runner_options(p)
     p.set_defaults(func=cmd_cv)
 
-    p = sub.add_parser("search", help="grid search with k-fold cross-validation",
-                       description="Every combination of the --param values (or the axes of a study), each "
-                                   "cross-validated; prints a table ranked like scikit-learn's cv_results_.")
+    p = add_command(sub, "search",
+                    description="Every combination of the --param values (or the axes of a study), each "
+                                "cross-validated; prints a table ranked like scikit-learn's cv_results_.")
     p.add_argument("--param", action="append", metavar="KEY=V1,V2",
                    help="a setting and its values, e.g. batch_size=32,64 (repeatable); keys are train settings")
     p.add_argument("--study", help="search the axes of a study file instead (e.g. ann-grid)")
@@ -174,9 +175,9 @@ def register(sub) -> None:
     _add_runner_options(p)
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("lr-find", help="learning-rate range test",
-                       description="Train while the learning rate grows exponentially; plot the smoothed loss "
-                                   "against it and suggest the rate where it falls fastest.")
+    p = add_command(sub, "lr-find",
+                    description="Train while the learning rate grows exponentially; plot the smoothed loss "
+                                "against it and suggest the rate where it falls fastest.")
     add_train_options(p)
     p.add_argument("--min-lr", type=float, default=1e-6, help="start of the sweep (default 1e-6)")
     p.add_argument("--max-lr", type=float, default=100.0, help="end of the sweep (default 100)")

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import DigitlabError
+from .common import add_command, add_quiet_option
 
 
 def add_lines_option(p: argparse.ArgumentParser) -> None:
@@ -23,9 +24,9 @@ def lines_choice(args) -> str | None:
 
 def cmd_train_lines(args) -> int:
     from ..files import check_output_dir
-    from ..lines.reader import LINES_DIR
-    from ..lines.train import LinesConfig, train_line_reader
-    from ..training.checkpoint import read_meta
+    from ..recognition.line_reader import LINES_DIR
+    from ..runs.checkpoint import read_meta
+    from ..training.lines import LinesConfig, train_line_reader
 
     read_meta(args.model)  # a clear error before any work when the classifier is missing
     out = Path(args.out) if args.out else Path(args.model).parent / LINES_DIR
@@ -35,20 +36,20 @@ def cmd_train_lines(args) -> int:
             raise DigitlabError(f"--{name.replace('_', '-')} {getattr(args, name)}: too few")
     cfg = LinesConfig(numbers=args.numbers, negatives=args.negatives, epochs=args.epochs, seed=args.seed,
                       val_numbers=args.val_numbers)
-    reader = train_line_reader(args.model, out, cfg, device=args.device, progress=not args.no_progress)
+    reader = train_line_reader(args.model, out, cfg, device=args.device, progress=not args.quiet)
     print(f"wrote {reader.path}: validation groups read right {reader.meta['metrics']['val_group_accuracy']:.2%}")
     return 0
 
 
 def register(sub) -> None:
-    from ..lines.train import LinesConfig
+    from ..training.lines import LinesConfig
 
     defaults = LinesConfig()
-    p = sub.add_parser("train-lines", help="train the line reader that reads touching digits whole",
-                       description="Train a network that reads a group of touching or overlapping digits whole "
-                                   "(CTC over the width), on the stroke groups of numbers generated from the "
-                                   "classifier's training digits. predict, serve and evaluate use RUN/lines "
-                                   "beside RUN/best on their own.")
+    p = add_command(sub, "train-lines",
+                    description="Train a network that reads a group of touching or overlapping digits whole "
+                                "(CTC over the width), on the stroke groups of numbers generated from the "
+                                "classifier's training digits. predict, serve and evaluate use RUN/lines "
+                                "beside RUN/best on their own.")
     p.add_argument("--model", default="runs/default/best",
                    help="the classifier it works with; its training digits make the numbers (default "
                         "runs/default/best)")
@@ -63,5 +64,5 @@ def register(sub) -> None:
                         f"(default {defaults.val_numbers})")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--device", help="cpu or cuda[:N]")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_quiet_option(p)
     p.set_defaults(func=cmd_train_lines)

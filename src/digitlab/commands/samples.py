@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DigitlabError
-from .common import print_json
+from .common import add_command, print_json
 
 DEFAULT_STORE = "runs/default/samples.db"  # beside the model `make run` serves
 
@@ -54,6 +54,21 @@ def cmd_samples_export(args) -> int:
     return 0
 
 
+def finetune_data(samples, holdout: float, seed: int, location: str):
+    """The store's samples as the tensors `finetune` takes: a seeded share of each label held out."""
+    import torch
+
+    from ..store.holdout import sample_arrays, sample_ids, split_samples
+    from ..training.finetune import FinetuneData
+
+    train, held = split_samples(samples, holdout, seed)
+    digits, labels, nondigits = sample_arrays(train)
+    held_digits, held_labels, _ = sample_arrays(held)
+    return FinetuneData(torch.from_numpy(digits), torch.from_numpy(labels), torch.from_numpy(nondigits),
+                        torch.from_numpy(held_digits), torch.from_numpy(held_labels),
+                        {"store": location, "trained_on": sample_ids(train), "held_out": sample_ids(held)})
+
+
 def cmd_finetune(args) -> int:
     from ..files import check_output_dir
     from ..training.finetune import FinetuneConfig, finetune
@@ -67,7 +82,8 @@ def cmd_finetune(args) -> int:
         rows, location = store.samples(), store.location
     print(f"fine-tuning {args.checkpoint} on {len(rows)} samples from {location} mixed with MNIST training images "
           f"({cfg.steps} steps)")
-    result = finetune(args.checkpoint, rows, args.out, cfg, device=args.device, store=location)
+    data = finetune_data(rows, cfg.holdout, cfg.seed, location)
+    result = finetune(args.checkpoint, data, args.out, cfg, device=args.device)
     print(f"MNIST test accuracy  {result.before['mnist_test']:.4f} -> {result.after['mnist_test']:.4f}  "
           f"({args.test_images or 10000} test images)")
     print(f"held-out samples     {result.before['held_out']:.4f} -> {result.after['held_out']:.4f}  "
@@ -80,9 +96,9 @@ def register(sub) -> None:
     """Add this module's commands to the `digitlab` parser."""
     from ..store.export import FORMATS
 
-    p = sub.add_parser("samples", help="the corrections collected by the page: stats, list, export",
-                       description="The drawings people corrected on the page (\"Wrong? It is a ...\"), with the "
-                                   "label they gave, from a SQLite file or a PostgreSQL database.")
+    p = add_command(sub, "samples",
+                    description="The drawings people corrected on the page (\"Wrong? It is a ...\"), with the "
+                                "label they gave, from a SQLite file or a PostgreSQL database.")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     store_help = f"a SQLite file or a postgresql://user:password@host/db URL (default {DEFAULT_STORE})"
     export_text = ("png: OUT/NNNNNN.png (the 28x28 input), OUT/drawn/ (the drawings as sent) and OUT/samples.csv; "
@@ -104,11 +120,11 @@ def register(sub) -> None:
     from ..training.finetune import FinetuneConfig
 
     defaults = FinetuneConfig()
-    p = sub.add_parser("finetune", help="train a checkpoint further on the collected samples, keeping MNIST",
-                       description="Continue training CKPT on the samples in the store mixed with MNIST training "
-                                   "images (so MNIST is not forgotten), with a held-out part of the samples. Prints "
-                                   "accuracy on the MNIST test set and on the held-out samples, before and after; "
-                                   "writes an ordinary checkpoint to OUT.")
+    p = add_command(sub, "finetune",
+                    description="Continue training CKPT on the samples in the store mixed with MNIST training "
+                                "images (so MNIST is not forgotten), with a held-out part of the samples. Prints "
+                                "accuracy on the MNIST test set and on the held-out samples, before and after; "
+                                "writes an ordinary checkpoint to OUT.")
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint directory (e.g. runs/default/best)")
     p.add_argument("--store", default=DEFAULT_STORE, metavar="S", help=store_help)
     p.add_argument("--out", required=True, metavar="OUT", help="where the fine-tuned checkpoint goes (new, empty, "

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import DigitlabError
+from .common import add_command, add_quiet_option
 
 
 # --- train ----------------------------------------------------------------------------------
@@ -44,7 +45,8 @@ def _default_out(name: str) -> Path:
 
 
 def _train_ensemble(args) -> int:
-    from ..training.ensemble import ENSEMBLES, is_ensemble, plan_ensemble, read_manifest, train_ensemble
+    from ..runs.ensemble import is_ensemble, read_manifest
+    from ..training.ensemble import ENSEMBLES, plan_ensemble, train_ensemble
     from ..training.trainer import train
 
     if args.resume:
@@ -73,9 +75,10 @@ def _train_ensemble(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from ..training.checkpoint import read_meta
+    from ..runs.checkpoint import read_meta
     from ..training.config import RECIPES, TrainConfig
-    from ..training.ensemble import ENSEMBLES, is_ensemble
+    from ..runs.ensemble import is_ensemble
+    from ..training.ensemble import ENSEMBLES
     from ..training.trainer import train
 
     if (args.resume and is_ensemble(args.resume)) or (not args.resume and args.recipe in ENSEMBLES):
@@ -150,17 +153,17 @@ def register(sub) -> None:
     from ..training.config import RECIPES
     from ..training.ensemble import ENSEMBLES
 
-    p = sub.add_parser("train", help="train a model (or an ensemble); writes checkpoints and history",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Start from --recipe and override any of its settings. Writes OUT/best "
-                                   "(best validation accuracy),\nOUT/last (resumable) and OUT/history.json. An "
-                                   "ensemble recipe trains one such run per member\n(OUT/seed-K) and writes "
-                                   "OUT/ensemble.json, which evaluate reads.",
-                       epilog="recipes:\n" + "\n".join(f"  {name:<18}{cfg.describe()}" for name, cfg in RECIPES.items())
-                       + "\n" + "\n".join(f"  {name:<18}{ens.describe()}" for name, ens in ENSEMBLES.items()))
+    p = add_command(sub, "train",
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    description="Start from --recipe and override any of its settings. Writes OUT/best "
+                                "(best validation accuracy),\nOUT/last (resumable) and OUT/history.json. An "
+                                "ensemble recipe trains one such run per member\n(OUT/seed-K) and writes "
+                                "OUT/ensemble.json, which evaluate reads.",
+                    epilog="recipes:\n" + "\n".join(f"  {name:<18}{cfg.describe()}" for name, cfg in RECIPES.items())
+                    + "\n" + "\n".join(f"  {name:<18}{ens.describe()}" for name, ens in ENSEMBLES.items()))
     add_train_options(p, ensembles=True)
     p.add_argument("--device", help="cpu or cuda[:N] (default: cuda when present)")
     p.add_argument("--out", help="output directory (default runs/NAME-TIMESTAMP)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last completed epoch")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_option(p)
     p.set_defaults(func=cmd_train)

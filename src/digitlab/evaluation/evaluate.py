@@ -3,6 +3,7 @@ used) or on the validation images the run held out (where choices are made)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -11,9 +12,9 @@ import torch.nn.functional as F
 from ..device import pick_device, resolve_precision
 from ..errors import DigitlabError
 from ..models.inference import predict_probs
-from ..training.checkpoint import Checkpoint, load_checkpoint
-from ..training.ensemble import is_ensemble, load_ensemble
-from ..training.trainer import split_images
+from ..runs.checkpoint import Checkpoint, load_checkpoint
+from ..runs.ensemble import is_ensemble, load_ensemble
+from ..runs.split import SplitSettings, split_images
 
 SPLITS = ("test", "val")
 
@@ -52,8 +53,7 @@ def evaluate_checkpoint(path: str | Path, device: str | None = None, precision: 
     else:
         checkpoints, use_tta = [load_checkpoint(path, dev)], bool(tta)
     if split == "val":
-        keys = ("val_size", "split_seed", "folds", "fold")
-        splits = {tuple((c.meta.get("train_config") or {}).get(k) for k in keys) for c in checkpoints}
+        splits = {replace(SplitSettings.of(c.meta.get("train_config") or {}), subset=None) for c in checkpoints}
         if len(splits) > 1:
             raise DigitlabError(f"the members of {path} held out different validation images")
     images, labels = split_images(checkpoints[0], split)

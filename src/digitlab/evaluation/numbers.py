@@ -22,7 +22,7 @@ from scipy import ndimage
 from ..data.numbers import STYLES, numbers
 from ..data.splits import stratified_take
 from ..recognition.predictor import Predictor
-from ..training.trainer import split_images
+from ..runs.split import split_images
 
 NUMBERS = 1000
 SINGLE_DIGITS = 2000  # at most; twice the numbers read
@@ -68,9 +68,9 @@ def numbers_evaluation(predictor: Predictor, split: str = "test", n: int = NUMBE
     for number in made:
         gray = _as_drawing(number.image)
         t0 = time.perf_counter()
-        read = predictor.read_gray(gray)["number"] or ""
+        read = predictor.read_gray(gray).number or ""
         spent += time.perf_counter() - t0
-        texts = [read] + [predictor.read_gray(gray, **READERS[reader])["number"] or "" for reader in readers[1:]]
+        texts = [read] + [predictor.read_gray(gray, **READERS[reader]).number or "" for reader in readers[1:]]
         for reader, text in zip(readers, texts):
             edits = min(edit_distance(text, number.text), len(number.text))
             for group in (number.style, f"length {len(number.text)}", "all"):
@@ -104,7 +104,7 @@ def _single_digits(predictor: Predictor, images: torch.Tensor, labels: torch.Ten
         gray = _as_drawing(big)
         truth = str(int(labels[k]))
         for reader in readers:
-            right[reader] += predictor.read_gray(gray, **READERS[reader])["number"] == truth
+            right[reader] += predictor.read_gray(gray, **READERS[reader]).number == truth
     return {reader: count / len(picked) for reader, count in right.items()}
 
 

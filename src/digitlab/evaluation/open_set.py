@@ -32,8 +32,8 @@ from ..errors import DigitlabError
 from ..files import atomic_dir, check_output_dir
 from ..models.inference import predict_logits
 from ..recognition.rejection import digit_scores, rejection_threshold
-from ..training.checkpoint import Checkpoint
-from ..training.trainer import split_images
+from ..runs.checkpoint import Checkpoint
+from ..runs.split import split_images
 
 DEGRADED_DIGITS = 2000
 

@@ -27,8 +27,8 @@ from ..errors import DigitlabError
 from ..files import atomic_dir, check_output_dir
 from ..models.inference import predict_logits
 from ..models.summary import summarize
-from ..training.checkpoint import Checkpoint
-from ..training.ensemble import load_reader
+from ..runs.checkpoint import Checkpoint
+from ..runs.ensemble import load_reader
 from . import plots
 from .html_report import render_html
 from .metrics import classification_metrics, classification_report_text

@@ -3,6 +3,6 @@ and which pixels pushed it toward its answer (integrated gradients). Computed he
 model and an input; the web API and `digitlab explain` only render it."""
 
 from .explanation import Explanation, describe, explain_digit
-from .reading import explain_image
+from .image import explain_image
 
 __all__ = ["Explanation", "describe", "explain_digit", "explain_image"]

@@ -17,7 +17,7 @@ import torch
 
 from ..errors import DigitlabError
 from ..files import atomic_path
-from ..training.checkpoint import Checkpoint
+from ..runs.checkpoint import Checkpoint
 
 TOLERANCE = 1e-4
 

@@ -19,13 +19,14 @@ from PIL import Image
 from ..device import pick_device, resolve_precision
 from ..errors import DigitlabError
 from ..files import write_json_atomic
-from ..lines.reader import LineReader, beside
 from ..models.inference import predict_logits
-from ..training.checkpoint import Checkpoint
-from ..training.ensemble import load_reader
+from ..runs.checkpoint import Checkpoint
+from ..runs.ensemble import load_reader
+from .line_reader import LineReader, beside
 from .preprocess import Piece, decode_image, find_pieces
+from .reading import DigitReading, Reading, TopGuess
 from .rejection import REJECT_RATE, rejection_threshold
-from .segment import Reading, read_digits
+from .segment import DigitGuess, read_digits
 
 if TYPE_CHECKING:
     from .onnx_export import OnnxLogits
@@ -86,10 +87,11 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None, runtime: str = "torch",
-             lines: str | Path | None = "auto") -> "Predictor":
+             lines: str | Path | None = "auto", warm: bool = True) -> "Predictor":
         """A checkpoint (or ensemble) ready to read. `lines` is a line reader's directory,
         "auto" for the run's own (<run>/lines beside the checkpoint, where there is one) or
-        None for none: touching digits are then read by splitting alone."""
+        None for none: touching digits are then read by splitting alone. `warm` false skips
+        the warm-up (`warm_up`): a command that reads a few files pays less without it."""
         if runtime not in RUNTIMES:
             raise DigitlabError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
         dev = pick_device(device)
@@ -102,7 +104,8 @@ class Predictor:
             lines = beside(path)
         reader = LineReader(lines, dev) if lines is not None else None
         predictor = cls(checkpoint, dev, threshold, runtime, onnx, resolve_precision("auto", dev), reader)
-        predictor.warm_up()
+        if warm:
+            predictor.warm_up()
         return predictor
 
     def warm_up(self) -> None:
@@ -142,46 +145,44 @@ class Predictor:
             logits = predict_logits(self.checkpoint.model, torch.from_numpy(images), self.device, self.precision)
         return torch.softmax(logits[:n], 1).numpy()
 
-    def read(self, data: bytes, with_images: bool = False) -> dict:
-        """The number in an image: {"number", "digits": [{"digit", "confidence", "top3", "box"}],
-        "rejected", "reason"} (and each digit's 28x28 input as a PNG data URL if asked).
+    def read(self, data: bytes, with_images: bool = False) -> Reading:
+        """The number in an image (recognition/reading.py), each digit's 28x28 input as a PNG
+        data URL and all ten probabilities too if asked.
 
         `number` is the model's reading, or None when there is no ink at all; `rejected`
         is true when some shape is not confidently a digit, and `reason` says which."""
         return self.read_gray(decode_image(data), with_images)
 
-    def read_gray(self, gray: np.ndarray, with_images: bool = False, split: bool = True, lines: bool = True) -> dict:
+    def read_gray(self, gray: np.ndarray, with_images: bool = False, split: bool = True,
+                  lines: bool = True) -> Reading:
         """`read` for a decoded grayscale picture (H x W, 0..255, either polarity). With
         `split` false, each group of touching strokes is read as one digit (no splitting);
         with `lines` false, touching digits are read by splitting alone (no line reader)."""
-        return self.describe(self.readings(gray, split, lines), with_images)
+        return self.describe(self.guesses(gray, split, lines), with_images)
 
-    def readings(self, gray: np.ndarray, split: bool = True, lines: bool = True) -> list[Reading]:
+    def guesses(self, gray: np.ndarray, split: bool = True, lines: bool = True) -> list[DigitGuess]:
         """Each digit of a decoded picture, left to right: its 28x28 input, box and probabilities."""
         return read_digits(find_pieces(gray), self.classify, self.threshold, split=split,
                            read_lines=self.lines.read if self.lines is not None and lines else None)
 
-    def describe(self, readings: list[Reading], with_images: bool = False) -> dict:
-        """The answer `read` gives for these readings."""
-        if not readings:
-            return {"number": None, "digits": [], "rejected": True, "reason": "no ink: the image is blank"}
+    def describe(self, guesses: list[DigitGuess], with_images: bool = False) -> Reading:
+        """The reading these guesses make."""
+        if not guesses:
+            return Reading(number=None, digits=[], rejected=True, reason="no ink: the image is blank")
         out = []
-        for r in readings:
-            p = r.probs
+        for g in guesses:
+            p = g.probs
             top = np.argsort(-p)[:3]
-            entry = {"digit": int(top[0]), "confidence": float(p[top[0]]),
-                     "top3": [{"digit": int(k), "probability": float(p[k])} for k in top], "box": list(r.digit.box)}
-            if with_images:
-                entry["image"] = png_data_url(r.digit.image)
-                entry["probabilities"] = [float(x) for x in p]
-            out.append(entry)
-        scores = [r.digit_score for r in readings]
-        doubtful = [i for i, score in enumerate(scores) if score < self.threshold]
+            out.append(DigitReading(
+                digit=int(top[0]), confidence=float(p[top[0]]),
+                top3=[TopGuess(int(k), float(p[k])) for k in top], box=[int(v) for v in g.digit.box],
+                image=png_data_url(g.digit.image) if with_images else None,
+                probabilities=[float(x) for x in p] if with_images else None))
+        doubtful = [i for i, g in enumerate(guesses) if g.digit_score < self.threshold]
         reason = None
         if doubtful:
             which = ", ".join(str(i + 1) for i in doubtful)
             reason = (f"not a digit: shape {which} scores below {self.threshold:.3f}, the level at most "
                       f"{REJECT_RATE:.0%} of real digits fall below")
         # The number is always the model's reading; `rejected` says it is not to be trusted.
-        return {"number": "".join(str(e["digit"]) for e in out), "digits": out,
-                "rejected": bool(doubtful), "reason": reason}
+        return Reading(number="".join(str(d.digit) for d in out), digits=out, rejected=bool(doubtful), reason=reason)

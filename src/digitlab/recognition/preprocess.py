@@ -19,8 +19,8 @@ from scipy import ndimage
 
 from ..data.mnist_style import NOISE_FLOOR, to_mnist
 from ..errors import DigitlabError
+from .bounds import MAX_SIDE
 
-MAX_SIDE = 4096
 MAX_DIGITS = 12
 INK_THRESHOLD = 0.25  # of the strongest ink: what counts as a stroke when finding digits
 MIN_COMPONENT = 0.002  # components smaller than this share of the ink's bounding box area are specks

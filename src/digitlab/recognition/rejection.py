@@ -28,8 +28,8 @@ import torch
 from ..data.degrade import degraded_sets
 from ..files import write_json_atomic
 from ..models.inference import predict_logits
-from ..training.checkpoint import Checkpoint
-from ..training.trainer import validation_images
+from ..runs.checkpoint import Checkpoint
+from ..runs.split import validation_images
 
 REJECT_RATE = 0.01  # share of real digits (of each calibration set) the rule may reject
 CALIBRATION = "rejection.json"

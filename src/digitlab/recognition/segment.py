@@ -4,7 +4,7 @@ by recognition where it sees no digit.
 The stroke groups of `preprocess.find_pieces` are digits when people leave space between
 them. A group that is wide for one digit (wider than `WIDE` times its height), or that
 the model doubts (below the rejection threshold), may be several digits whose ink
-touches. With a line reader (lines/: a CTC network trained on the stroke groups of
+touches. With a line reader (line_reader.py: a CTC network trained on the stroke groups of
 generated numbers), such a group is read whole by it (`read_digits`). Without one, or
 where it sees no digit in the group, the group is over-segmented and the classifier
 picks the cut:
@@ -60,7 +60,9 @@ SHEARS = (-0.27, 0.0, 0.27)  # slants tried (x shift per row up: 0 and +-15 degr
 
 
 @dataclass
-class Reading:
+class DigitGuess:
+    """One digit as the reading path read it: its picture and box, and the class probabilities."""
+
     digit: Digit
     probs: np.ndarray  # the ten class probabilities
     # the "not a digit" score, when it is not the top probability: a digit the line reader read
@@ -201,7 +203,7 @@ def _best_path(cuts: list[int], score: dict[tuple[int, int], float]) -> tuple[fl
 
 
 def split_piece(piece: Piece, classify: Callable[[np.ndarray], np.ndarray],
-                shears: tuple[float, ...] = SHEARS) -> tuple[list[Reading], float] | None:
+                shears: tuple[float, ...] = SHEARS) -> tuple[list[DigitGuess], float] | None:
     """The best reading of a stroke group as two or more digits, with its total score, or
     None when no split of it is possible. Each slant in `shears` is tried (cuts lean with the
     writing); the slant whose best split reads best wins. All spans of all slants are
@@ -228,8 +230,8 @@ def split_piece(piece: Piece, classify: Callable[[np.ndarray], np.ndarray],
             winner = (result[0], [index[span] for span in result[1]])
     if winner is None:
         return None
-    readings = [Reading(Digit(images[i], span_box(inks[i], lefts[i], piece.box, factor)), probs[i]) for i in winner[1]]
-    return readings, float(winner[0])
+    guesses = [DigitGuess(Digit(images[i], span_box(inks[i], lefts[i], piece.box, factor)), probs[i]) for i in winner[1]]
+    return guesses, float(winner[0])
 
 
 def _log(score):
@@ -255,11 +257,11 @@ def span_box(part: np.ndarray, left: int, origin: tuple[int, int, int, int], fac
 
 
 def read_digits(pieces: list[Piece], classify: Callable[[np.ndarray], np.ndarray], threshold: float,
-                split: bool = True, read_lines: Callable[[list[Piece]], list] | None = None) -> list[Reading]:
+                split: bool = True, read_lines: Callable[[list[Piece]], list] | None = None) -> list[DigitGuess]:
     """The digits of a picture's stroke groups, left to right: each group as one digit, or as
     several where it is wide or doubtful and a split reads better (unless `split` is false).
 
-    With `read_lines` (a line reader's `read`: lines/reader.py), every group is also read
+    With `read_lines` (a line reader's `read`: line_reader.py), every group is also read
     whole by it. Its reading of one digit keeps the group one digit, with the mean of the
     two networks' probabilities (judged "not a digit" on the classifier's score alone). Its
     reading of two or more digits is taken for a wide or doubtful group when it is surer
@@ -273,26 +275,26 @@ def read_digits(pieces: list[Piece], classify: Callable[[np.ndarray], np.ndarray
     scores = digit_scores(probs)  # the "not a digit" score the threshold is set on
     asked = [i for i, (p, score) in enumerate(zip(pieces, scores)) if split and _may_split(p, score, threshold)]
     lines = dict(enumerate(read_lines(pieces))) if read_lines and split else {}
-    out: list[Reading] = []
+    out: list[DigitGuess] = []
     for i, (piece, image, p, score) in enumerate(zip(pieces, whole, probs, scores)):
-        one = [Reading(Digit(image, piece.box), p)]
+        one = [DigitGuess(Digit(image, piece.box), p)]
         line = lines.get(i)
-        if line is not None and len(line.readings) > 1 and i in asked and line.confidence > score:
-            one = _judged(line.readings, classify)
-        elif line is not None and len(line.readings) == 1:  # one digit, read by both: their mean, judged as before
-            one = [Reading(one[0].digit, (p + line.readings[0].probs) / 2, float(score))]
+        if line is not None and len(line.digits) > 1 and i in asked and line.confidence > score:
+            one = _judged(line.digits, classify)
+        elif line is not None and len(line.digits) == 1:  # one digit, read by both: their mean, judged as before
+            one = [DigitGuess(one[0].digit, (p + line.digits[0].probs) / 2, float(score))]
         elif i in asked:
             one = _split_or_not(piece, one, score, classify, threshold)
         out.extend(one)
     return out[:MAX_DIGITS]
 
 
-def _judged(readings: list[Reading], classify: Callable[[np.ndarray], np.ndarray]) -> list[Reading]:
+def _judged(guesses: list[DigitGuess], classify: Callable[[np.ndarray], np.ndarray]) -> list[DigitGuess]:
     """The line reader's digits, each with the classifier's digit score on its picture: whether
     a shape is a digit is always the classifier's call (the line reader reads many a letter
     or scribble as some digit; docs/numbers.md)."""
-    judged = digit_scores(classify(np.stack([r.digit.image for r in readings])))
-    return [Reading(r.digit, r.probs, float(s)) for r, s in zip(readings, judged)]
+    judged = digit_scores(classify(np.stack([r.digit.image for r in guesses])))
+    return [DigitGuess(r.digit, r.probs, float(s)) for r, s in zip(guesses, judged)]
 
 
 def _may_split(piece: Piece, score: float, threshold: float) -> bool:
@@ -300,7 +302,7 @@ def _may_split(piece: Piece, score: float, threshold: float) -> bool:
     return w > WIDE * h or score < threshold
 
 
-def _split_or_not(piece: Piece, one: list[Reading], score: float, classify, threshold: float) -> list[Reading]:
+def _split_or_not(piece: Piece, one: list[DigitGuess], score: float, classify, threshold: float) -> list[DigitGuess]:
     """The group split by recognition, when that reads better and every digit of it is a digit."""
     parts = split_piece(piece, classify)
     x, y, w, h = piece.box

@@ -17,14 +17,13 @@ from .sample_store import Sample
 def sample_from_drawing(data: bytes, predictor: Predictor, label: int, model: str | None = None) -> Sample:
     """Read `data` with the predictor (served as `model`) and make the sample; ImageError for no ink."""
     gray = decode_image(data)
-    readings = predictor.readings(gray)
-    reading = predictor.describe(readings)
-    if reading["number"] is None:
+    guesses = predictor.guesses(gray)
+    reading = predictor.describe(guesses)
+    if reading.number is None:
         raise ImageError("the image is blank: there is nothing to label")
-    digits = reading["digits"]
-    pixels = readings[0].digit.image if len(readings) == 1 else normalize_ink(ink_map(gray))
+    pixels = guesses[0].digit.image if len(guesses) == 1 else normalize_ink(ink_map(gray))
     if pixels is None:
         raise ImageError("the image is blank: there is nothing to label")
-    return Sample(label=label, drawing=data, pixels=pixels, reading=reading["number"],
-                  confidence=min(d["confidence"] for d in digits), rejected=reading["rejected"],
+    return Sample(label=label, drawing=data, pixels=pixels, reading=reading.number,
+                  confidence=min(d.confidence for d in reading.digits), rejected=reading.rejected,
                   model=model or predictor.info["name"], weights_sha256=predictor.weights_sha256)

@@ -1,8 +1,7 @@
-"""Trainer, optimizer/loss/schedule registry, recipes and checkpoints."""
+"""Training: the fit loop, optimizer/loss/schedule registry, recipes, ensembles, the LR finder,
+fine-tuning, and the line reader's training. Checkpoints are written through runs/."""
 
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .config import RECIPES, TrainConfig, recipe
 from .trainer import FitResult, Trainer, train
 
-__all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint", "RECIPES", "TrainConfig", "recipe",
-           "FitResult", "Trainer", "train"]
+__all__ = ["RECIPES", "TrainConfig", "recipe", "FitResult", "Trainer", "train"]

@@ -14,6 +14,7 @@ from ..data.degrade import DegradeConfig
 from ..data.negatives import NegativesConfig
 from ..device import PRECISIONS
 from ..errors import DigitlabError
+from ..runs.split import SPLIT_SEED, VAL_SIZE
 from .registry import LOSSES, OPTIMIZERS, SCHEDULES, SMOOTHED_LOSSES, default_lr
 
 
@@ -28,10 +29,10 @@ class TrainConfig:
     batch_size: int = 32
     epochs: int = 10
     augment: AugmentConfig | None = None
-    val_size: int = 5000
+    val_size: int = VAL_SIZE
     subset: int | None = None  # train on this many images (stratified) for quick runs
     seed: int = 0
-    split_seed: int = 0  # fixes the validation split and the subset across seeds
+    split_seed: int = SPLIT_SEED  # fixes the validation split and the subset across seeds
     precision: str = "auto"
     recipe: str | None = None
     folds: int | None = None  # K-fold cross-validation: validate on fold `fold` of the 60k instead

@@ -2,10 +2,11 @@
 
 Each step trains on a batch of the checkpoint's own MNIST training images (never its
 validation images, so its "not a digit" calibration stays honest) with a smaller batch of
-samples drawn from the training part of the store beside it, through the same
+corrected samples (`FinetuneData`: tensors, which `digitlab finetune` makes from the
+training part of the sample store), through the same
 `Trainer.step` as training (the recipe's degradations, augmentation and generated
-non-digits; the samples labelled "not a digit" join the non-digits). A seeded, stratified
-part of the samples is held out: accuracy on it, and on the MNIST test set, is measured
+non-digits; the samples labelled "not a digit" join the non-digits). A held-out part of
+the samples' digits is given too: accuracy on it, and on the MNIST test set, is measured
 before and after. The result is an ordinary checkpoint, its training config unchanged
 (so the same validation images calibrate it), what was done recorded under
 metrics.finetune.
@@ -24,10 +25,10 @@ from ..data import load_mnist
 from ..data.splits import stratified_take
 from ..errors import DigitlabError
 from ..models.inference import predict_logits
-from ..store import NOT_A_DIGIT, Sample
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..runs.checkpoint import load_checkpoint, save_checkpoint
+from ..runs.split import make_split
 from .config import TrainConfig
-from .trainer import BN_RECALIBRATION_IMAGES, Trainer, make_split, recalibrate_batch_norm
+from .trainer import BN_RECALIBRATION_IMAGES, Trainer, recalibrate_batch_norm
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,24 @@ class FinetuneConfig:
     seed: int = 0
     test_images: int | None = None  # MNIST test images measured on (stratified); None: all 10,000
 
+    def __post_init__(self):
+        if self.steps < 1 or self.mnist_batch < 1 or self.sample_batch < 1 or not 0 < self.holdout < 1 \
+                or self.lr <= 0 or not 10 <= (self.test_images or 10000) <= 10000:
+            raise DigitlabError("--steps and the batch sizes must be at least 1, --lr positive, --holdout in (0, 1), "
+                                "--test-images between 10 and 10000")
+
+
+@dataclass
+class FinetuneData:
+    """What fine-tuning learns from and is measured on: uint8 28x28 images as the model saw them."""
+
+    digits: torch.Tensor  # N x 28 x 28, trained on
+    labels: torch.Tensor  # their digits, 0-9
+    nondigits: torch.Tensor  # M x 28 x 28 said to be "not a digit", trained on with the generated ones
+    held_digits: torch.Tensor  # K x 28 x 28, measured on only
+    held_labels: torch.Tensor
+    source: dict  # where they came from (the store, the samples' ids), recorded as it is in metrics.finetune
+
 
 @dataclass
 class FinetuneResult:
@@ -48,25 +67,6 @@ class FinetuneResult:
     after: dict
     trained_on: int  # samples trained on (digits and non-digits)
     held_out: int  # digit samples measured on
-
-
-def split_samples(samples: list[Sample], holdout: float, seed: int) -> tuple[list[Sample], list[Sample]]:
-    """(train, held out): from each label, a seeded `holdout` share (at least one when the
-    label has two or more samples) is kept out."""
-    rng = np.random.default_rng(seed)
-    train, held = [], []
-    for label in sorted({s.label for s in samples}):
-        group = [s for s in samples if s.label == label]
-        order = rng.permutation(len(group))
-        k = round(len(group) * holdout) if len(group) > 1 else 0
-        k = max(k, 1) if len(group) > 1 and holdout > 0 else k
-        held += [group[i] for i in order[:k]]
-        train += [group[i] for i in order[k:]]
-    return train, held
-
-
-def _pixels(samples: list[Sample]) -> torch.Tensor:
-    return torch.from_numpy(np.stack([s.pixels for s in samples])) if samples else torch.zeros(0, 28, 28, dtype=torch.uint8)
 
 
 def _accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, device) -> float | None:
@@ -82,21 +82,11 @@ def _lr_at(step: int, cfg: FinetuneConfig) -> float:
     return cfg.lr * 0.5 * (1 + np.cos(np.pi * (step - warm) / max(1, cfg.steps - warm)))
 
 
-def finetune(checkpoint: str | Path, samples: list[Sample], out: str | Path, cfg: FinetuneConfig = FinetuneConfig(),
-             device: str | None = None, store: str | None = None,
-             log: Callable[[str], None] = print) -> FinetuneResult:
-    digits = [s for s in samples if s.label != NOT_A_DIGIT]
-    train_samples, held = split_samples(samples, cfg.holdout, cfg.seed)
-    train_digits = [s for s in train_samples if s.label != NOT_A_DIGIT]
-    held_digits = [s for s in held if s.label != NOT_A_DIGIT]
-    if len(digits) < 2 or not train_digits or not held_digits:
+def finetune(checkpoint: str | Path, data: FinetuneData, out: str | Path, cfg: FinetuneConfig = FinetuneConfig(),
+             device: str | None = None, log: Callable[[str], None] = print) -> FinetuneResult:
+    if not len(data.digits) or not len(data.held_digits):
         raise DigitlabError(f"fine-tuning needs digit samples both to train on and to hold out; the store has "
-                            f"{len(digits)} digit sample(s)")
-    if cfg.steps < 1 or cfg.mnist_batch < 1 or cfg.sample_batch < 1 or not 0 < cfg.holdout < 1 or cfg.lr <= 0 \
-            or not 10 <= (cfg.test_images or 10000) <= 10000:
-        raise DigitlabError("--steps and the batch sizes must be at least 1, --lr positive, --holdout in (0, 1), "
-                            "--test-images between 10 and 10000")
-
+                            f"{len(data.digits) + len(data.held_digits)} digit sample(s)")
     base = load_checkpoint(checkpoint)
     base_cfg = TrainConfig.from_json(base.meta.get("train_config") or {})
     trainer = Trainer(replace(base_cfg, subset=None, seed=cfg.seed), out=None, device=device, progress=False, log=log)
@@ -104,7 +94,7 @@ def finetune(checkpoint: str | Path, samples: list[Sample], out: str | Path, cfg
     model, dev = trainer.model, trainer.device
     split = make_split(trainer.cfg, dev)
     trainer.prepare(split)
-    nondigits = _pixels([s for s in train_samples if s.label == NOT_A_DIGIT]).unsqueeze(1).to(dev)
+    nondigits = data.nondigits.unsqueeze(1).to(dev)
     if len(nondigits):  # "not a digit" corrections join the generated non-digits, or are the only ones
         trainer.negatives = nondigits if trainer.negatives is None else torch.cat([trainer.negatives, nondigits])
         if trainer.cfg.negatives is None:
@@ -117,7 +107,7 @@ def finetune(checkpoint: str | Path, samples: list[Sample], out: str | Path, cfg
     if cfg.test_images is not None:
         picked, _ = stratified_take(test_y, cfg.test_images, seed=0)
         test_x, test_y = test_x[picked], test_y[picked]
-    held_x, held_y = _pixels(held_digits), torch.tensor([s.label for s in held_digits])
+    held_x, held_y = data.held_digits, data.held_labels.long()
 
     def measure() -> dict:
         return {"mnist_test": _accuracy(model, test_x, test_y, dev),
@@ -125,9 +115,9 @@ def finetune(checkpoint: str | Path, samples: list[Sample], out: str | Path, cfg
 
     before = measure()
     log(f"before: MNIST test accuracy {before['mnist_test']:.4f}, held-out samples {before['held_out']:.4f} "
-        f"({len(held_digits)})")
-    sample_x = _pixels(train_digits).unsqueeze(1).to(dev)
-    sample_y = torch.tensor([s.label for s in train_digits], device=dev)
+        f"({len(held_x)})")
+    sample_x = data.digits.unsqueeze(1).to(dev)
+    sample_y = data.labels.long().to(dev)
     generator = trainer.generator
     for step in range(cfg.steps):
         model.train()
@@ -144,11 +134,9 @@ def finetune(checkpoint: str | Path, samples: list[Sample], out: str | Path, cfg
     log(f"after:  MNIST test accuracy {after['mnist_test']:.4f}, held-out samples {after['held_out']:.4f}")
 
     val = _accuracy(model, split.x_val.squeeze(1), split.y_val, dev)
-    record = {"checkpoint": str(checkpoint), "store": store, "config": asdict(cfg), "before": before, "after": after,
-              "trained_on": sorted(s.id for s in train_samples if s.id is not None),
-              "held_out": sorted(s.id for s in held if s.id is not None)}
+    record = {"checkpoint": str(checkpoint), **data.source, "config": asdict(cfg), "before": before, "after": after}
     metrics = {**{k: v for k, v in base.meta.get("metrics", {}).items() if k != "finetune"},
                "val_accuracy": val, "finetune": record}
     save_checkpoint(out, model, base.model_spec, train_config=base.meta.get("train_config"), metrics=metrics,
                     history=base.meta.get("history"))
-    return FinetuneResult(Path(out), before, after, len(train_samples), len(held_digits))
+    return FinetuneResult(Path(out), before, after, len(data.digits) + len(data.nondigits), len(held_x))

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from ..errors import DigitlabError
+from ..runs.split import make_split
 from .config import TrainConfig
-from .trainer import Trainer, make_split
+from .trainer import Trainer
 
 
 @dataclass(frozen=True)

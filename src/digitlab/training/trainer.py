@@ -22,15 +22,14 @@ from ..allocator import keep_freed_memory
 from ..data.augment import augment_batch
 from ..data.degrade import degrade_batch
 from ..data.negatives import negative_bank
-from ..data.mnist import load_mnist
-from ..data.splits import kfold_split, stratified_take, train_val_split
 from ..device import autocast, pick_device, resolve_precision
 from ..errors import DigitlabError
 from ..files import write_json_atomic
 from ..models.inference import as_model_input, has_conv, place_model, predict_logits
 from ..models.layers import Dropout
 from ..models.presets import resolve_model
-from .checkpoint import Checkpoint, load_checkpoint, load_trainer_state, save_checkpoint
+from ..runs.checkpoint import load_checkpoint, load_trainer_state, save_checkpoint
+from ..runs.split import Split, make_split
 from .config import TrainConfig
 from .registry import default_lr, loss_fn, lr_at, make_optimizer, outlier_exposure_loss
 
@@ -49,47 +48,6 @@ class FitResult:
     @property
     def last(self) -> Path:
         return self.out / "last"
-
-
-@dataclass
-class Split:
-    x_train: torch.Tensor  # uint8 N x 1 x 28 x 28 on the device
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-
-
-def make_split(cfg: TrainConfig, device: torch.device) -> Split:
-    """Training and validation images for `cfg`; the test set is not touched."""
-    data = load_mnist()
-    if cfg.folds:
-        train_idx, val_idx = kfold_split(data.train_labels, cfg.folds, cfg.fold, cfg.split_seed)
-    else:
-        train_idx, val_idx = train_val_split(data.train_labels, cfg.val_size, cfg.split_seed)
-    if cfg.subset is not None:
-        chosen, _ = stratified_take(data.train_labels[train_idx], cfg.subset, cfg.split_seed + 1)
-        train_idx = train_idx[chosen]
-    x, y = data.train_images.unsqueeze(1), data.train_labels.long()
-    return Split(x[train_idx].to(device), y[train_idx].to(device), x[val_idx], y[val_idx])
-
-
-def split_images(checkpoint: Checkpoint, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The digits of `split` for a checkpoint: the 10k test images, or its own validation
-    images ("val")."""
-    if split == "test":
-        data = load_mnist()
-        return data.test_images, data.test_labels
-    if split == "val":
-        return validation_images(checkpoint)
-    raise DigitlabError(f"split {split!r}: choose from test, val")
-
-
-def validation_images(checkpoint: Checkpoint) -> tuple[torch.Tensor, torch.Tensor]:
-    """The checkpoint's own validation images and labels, split as its training run split them
-    (held-out set or fold); a checkpoint without a training config gets the default split."""
-    cfg = TrainConfig.from_json(checkpoint.meta.get("train_config") or {})
-    split = make_split(cfg, torch.device("cpu"))
-    return split.x_val.squeeze(1), split.y_val
 
 
 def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:

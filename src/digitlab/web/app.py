@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..recognition.predictor import Predictor
+from ..recognition.reading import Reading
 from ..store import SampleStore
 from .body import image_from_request
 from .explain import explain_router
@@ -33,9 +35,9 @@ from .metrics import ServiceMetrics, metrics_router
 from .models import ModelSlots, model_name, models_router
 from .observe import ObserveRequests
 from .openapi import IMAGE_BODY, IMAGE_ROUTE_ERRORS, NO_MODEL, NOT_READY, errors
-from .reading import read_within_limits
+from .bounded_read import read_within_limits
 from .samples import samples_router
-from .schemas import Health, ModelInfo, Ready, Reading
+from .schemas import Health, ModelInfo, Ready
 
 MAX_IMAGE_BYTES = Limits().max_image_bytes
 STATIC = Path(__file__).parent / "static"
@@ -45,20 +47,22 @@ log = logging.getLogger("digitlab.web")
 def api_router(models: ModelSlots, limits: Limits) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["api"])
 
-    @router.post("/predict", response_model=Reading, response_model_exclude_unset=True,
+    @router.post("/predict", response_model=Reading,
                  summary="Read the digits or the number in an image",
                  openapi_extra={"requestBody": IMAGE_BODY},
                  responses=errors(IMAGE_ROUTE_ERRORS))
-    async def predict(request: Request, detail: bool = False, model: str | None = None) -> dict:
+    async def predict(request: Request, detail: bool = False, model: str | None = None) -> JSONResponse:
         """Send the image as multipart/form-data (field `image`), as JSON
         `{"image": "data:image/png;base64,..."}`, or as a raw image/* body. With
         `detail=true` each digit also carries the 28x28 image the model saw and all ten
         probabilities. `model` picks one of the server's models by name (GET /api/models)."""
         predictor = models.get(model)
         data, name = await image_from_request(request, limits)
-        result = await read_within_limits(predictor.read, data, limits, detail)
-        request.state.reading = {"digits": len(result["digits"]), "rejected": result["rejected"]}
-        return {"file": name, **result}
+        reading = await read_within_limits(predictor.read, data, limits, detail)
+        request.state.reading = {"digits": len(reading.digits), "rejected": reading.rejected}
+        # sent as built: the response model documents it; a digit's image and probabilities
+        # appear only with detail=true
+        return JSONResponse(replace(reading, file=name).to_json())
 
     @router.get("/health", response_model=Health, summary="Liveness: the process answers")
     async def health() -> dict:

@@ -5,7 +5,10 @@ its pictures into PNG data URLs. Bodies, limits and errors are /api/predict's.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from ..explain import describe, explain_image
@@ -16,8 +19,8 @@ from .body import image_from_request
 from .limits import Limits
 from .models import ModelSlots
 from .openapi import IMAGE_BODY, IMAGE_ROUTE_ERRORS, errors
-from .reading import read_within_limits
-from .schemas import DigitReading
+from ..recognition.reading import DigitReading
+from .bounded_read import read_within_limits
 
 
 class ExplainedLayer(BaseModel):
@@ -52,6 +55,7 @@ class Explanation(BaseModel):
     attribution: ExplainedAttribution
 
 
+@dataclass(frozen=True)
 class ExplainedDigit(DigitReading):
     explanation: Explanation | None = None  # absent for the digits not asked for (?digit=N)
 
@@ -74,7 +78,7 @@ def explain_router(models: ModelSlots, limits: Limits) -> APIRouter:
                  openapi_extra={"requestBody": IMAGE_BODY}, responses=errors(IMAGE_ROUTE_ERRORS))
     async def explain(request: Request, digit: int | None = Query(None, ge=0, le=99, description=(
             "explain only this digit of the reading (from 0); default: every digit")),
-                      model: str | None = None) -> dict:
+                      model: str | None = None) -> JSONResponse:
         """The same bodies as /api/predict. The answer is /api/predict's with `detail=true`,
         plus, per digit, every layer's output in the model's order (feature maps as one PNG
         grid per layer on one colour scale, at most 64 maps; dense layers as numbers), the
@@ -83,7 +87,8 @@ def explain_router(models: ModelSlots, limits: Limits) -> APIRouter:
         predictor = models.get(model)
 
         def work(data: bytes) -> dict:
-            answer, explained = explain_image(predictor, decode_image(data), digit)
+            reading, network, explained = explain_image(predictor, decode_image(data), digit)
+            answer = {**reading.to_json(), "network": network}
             for i, explanation in explained.items():
                 entry = describe(explanation)
                 for layer, shown in zip(explanation.layers, entry["layers"]):
@@ -96,6 +101,8 @@ def explain_router(models: ModelSlots, limits: Limits) -> APIRouter:
         data, name = await image_from_request(request, limits)
         result = await read_within_limits(work, data, limits)
         request.state.reading = {"digits": len(result["digits"]), "rejected": result["rejected"]}
-        return {"file": name, "model": predictor.checkpoint.name, **result}
+        # sent as built: the response model documents it, and a digit not asked for has no
+        # "explanation" key at all rather than a null one
+        return JSONResponse({**result, "file": name, "model": predictor.checkpoint.name})
 
     return router

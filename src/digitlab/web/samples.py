@@ -21,7 +21,7 @@ from .body import image_from_request
 from .limits import Limits
 from .models import ModelSlots
 from .openapi import IMAGE_BODY, errors
-from .reading import read_within_limits
+from .bounded_read import read_within_limits
 
 NO_STORE = "the sample store is off (the server was started with --no-store)"
 

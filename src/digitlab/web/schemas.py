@@ -1,30 +1,9 @@
-"""The shapes of the API's answers (Pydantic models, so OpenAPI documents them)."""
+"""The shapes of the API's answers besides a reading (recognition/reading.py): Pydantic
+models, so OpenAPI documents them."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
-
-
-class TopGuess(BaseModel):
-    digit: int
-    probability: float
-
-
-class DigitReading(BaseModel):
-    digit: int
-    confidence: float
-    top3: list[TopGuess]
-    box: list[int]  # x, y, width, height in the image
-    image: str | None = None  # the 28x28 input the model saw, as a PNG data URL (with ?detail=true)
-    probabilities: list[float] | None = None  # all ten (with ?detail=true)
-
-
-class Reading(BaseModel):
-    file: str | None = None
-    number: str | None
-    digits: list[DigitReading]
-    rejected: bool
-    reason: str | None
 
 
 class ModelInfo(BaseModel):

@@ -5,13 +5,12 @@ from the training digits of the classifier it will work with, so that classifier
 validation digits stay unseen by both), sorted into batches of similar width, and the
 network is trained with CTC loss under bf16 autocast where the hardware computes bf16
 natively, AdamW and a one-cycle schedule. The checkpoint is the one format of
-training/checkpoint.py: `model.json` (kind "line-reader") and `weights.safetensors`
+runs/checkpoint.py: `model.json` (kind "line-reader") and `weights.safetensors`
 checked by SHA-256, written atomically.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -20,21 +19,14 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from tqdm import tqdm
 
-from .. import __version__
-from ..data.mnist import dataset_checksum
 from ..device import autocast, pick_device, resolve_precision
-from ..errors import DigitlabError
-from ..files import atomic_dir
-from ..training.checkpoint import FORMAT, FORMAT_VERSION, META, WEIGHTS, _load_tensors, _sha256, read_meta
-from ..training.config import TrainConfig
-from ..training.trainer import make_split
-from .examples import HEIGHT, negative_examples, number_examples
-from .model import STRIDE, LineNet, greedy_decode
-
-KIND = "line-reader"
+from ..models.line_net import STRIDE, LineNet, LineNetSpec
+from ..recognition.line_reader import collate, load_line_reader, read_lines
+from ..runs.checkpoint import Checkpoint, read_meta, save_checkpoint
+from ..runs.split import make_split
+from .line_examples import negative_examples, number_examples
 # numbers drawn in each gap style: the reader is asked about groups that touch or overlap
 STRETCH = (0.8, 1.2)  # each training batch is made this much wider or narrower
 STYLES = ("apart", "touching", "overlap<=20%", "overlap>20%", "touching", "overlap<=20%")
@@ -55,31 +47,12 @@ class LinesConfig:
     val_numbers: int = 1000  # made from the classifier's validation digits, to report on
 
 
-@dataclass
-class LineReaderCheckpoint:
-    model: LineNet
-    meta: dict
-    path: Path
-
-
 def _batches(widths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Indices in batches of similar width (sorted, chunked, the chunks shuffled)."""
     order = np.argsort(widths + rng.uniform(0, 8, len(widths)), kind="stable")
     chunks = [order[i:i + size] for i in range(0, len(order), size)]
     rng.shuffle(chunks)
     return chunks
-
-
-def collate(inputs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Line inputs of one height, padded on the right to a common width (a multiple of STRIDE):
-    N x 1 x HEIGHT x W, and each one's number of valid frames."""
-    width = max(a.shape[1] for a in inputs)
-    width = -(-width // STRIDE) * STRIDE
-    x = np.zeros((len(inputs), 1, HEIGHT, width), np.float32)
-    for i, a in enumerate(inputs):
-        x[i, 0, :, :a.shape[1]] = a
-    frames = torch.tensor([max(1, a.shape[1] // STRIDE) for a in inputs])
-    return torch.from_numpy(x), frames
 
 
 def stretch(x: torch.Tensor, frames: torch.Tensor, factor: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,23 +69,6 @@ def _targets(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(flat, dtype=torch.long), torch.tensor([len(t) for t in texts], dtype=torch.long)
 
 
-def read_lines(model: LineNet, inputs: list[np.ndarray], device: torch.device, precision: str,
-               batch: int = 256) -> list[tuple[list, float]]:
-    """Greedy readings (digits, confidence) of line inputs, in their order."""
-    out: list = [None] * len(inputs)
-    order = np.argsort([a.shape[1] for a in inputs], kind="stable")
-    model.eval()
-    with torch.inference_mode():
-        for i in range(0, len(order), batch):
-            idx = order[i:i + batch]
-            x, frames = collate([inputs[k] for k in idx])
-            with autocast(device, precision):
-                lp = model(x.to(device).contiguous(memory_format=torch.channels_last)).float().cpu().numpy()
-            for j, k in enumerate(idx):
-                out[k] = greedy_decode(lp[j], int(frames[j]))
-    return out
-
-
 def line_accuracy(model: LineNet, inputs: list[np.ndarray], texts: list[str], device: torch.device,
                   precision: str) -> float:
     read = read_lines(model, inputs, device, precision)
@@ -121,7 +77,7 @@ def line_accuracy(model: LineNet, inputs: list[np.ndarray], texts: list[str], de
 
 def train_line_reader(classifier: str | Path, out: str | Path, cfg: LinesConfig | None = None,
                       device: str | None = None, progress: bool = True,
-                      log: Callable[[str], None] = print) -> LineReaderCheckpoint:
+                      log: Callable[[str], None] = print) -> Checkpoint:
     """Train a line reader on numbers made from the training digits of `classifier` (a
     checkpoint) and write it to `out`; returns it. Figures go through `log`."""
     cfg = cfg or LinesConfig()
@@ -130,7 +86,7 @@ def train_line_reader(classifier: str | Path, out: str | Path, cfg: LinesConfig 
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     meta = read_meta(classifier)
-    split = make_split(TrainConfig.from_json(meta.get("train_config") or {}), torch.device("cpu"))
+    split = make_split(meta.get("train_config") or {}, "cpu")
     digits, labels = split.x_train.squeeze(1), split.y_train
     t0 = time.perf_counter()
     inputs, texts = number_examples(cfg.numbers, digits, labels, cfg.seed, cfg.lengths, cfg.styles)
@@ -142,7 +98,7 @@ def train_line_reader(classifier: str | Path, out: str | Path, cfg: LinesConfig 
     log(f"rendered {len(inputs)} training groups ({cfg.numbers} numbers, {len(neg_inputs)} non-digits) and "
         f"{len(val_inputs)} validation groups in {time.perf_counter() - t0:.0f} s")
 
-    model = LineNet(cfg.width, HEIGHT).to(dev).to(memory_format=torch.channels_last)
+    model = LineNetSpec(width=cfg.width).build().to(dev).to(memory_format=torch.channels_last)
     widths = np.array([a.shape[1] for a in inputs])
     steps = cfg.epochs * math.ceil(len(inputs) / cfg.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -152,7 +108,8 @@ def train_line_reader(classifier: str | Path, out: str | Path, cfg: LinesConfig 
     for epoch in range(cfg.epochs):
         model.train()
         batches = _batches(widths, cfg.batch_size, rng)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not progress, leave=False)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=None if progress else True,
+                   leave=False)
         t_epoch, total = time.perf_counter(), 0.0
         for idx in bar:
             x, frames = collate([inputs[k] for k in idx])
@@ -178,42 +135,7 @@ def train_line_reader(classifier: str | Path, out: str | Path, cfg: LinesConfig 
 
 
 def save_line_reader(path: str | Path, model: LineNet, cfg: LinesConfig, metrics: dict, history: list,
-                     **extra) -> Path:
-    path = Path(path)
-    with atomic_dir(path) as tmp:
-        weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-        save_file(weights, str(tmp / WEIGHTS))
-        meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                "model": {"name": KIND, "kind": KIND, "width": cfg.width, "height": HEIGHT, "stride": STRIDE},
-                "train_config": asdict(cfg), "metrics": metrics, "history": history, "trained_with": extra,
-                "dataset_sha256": dataset_checksum(),
-                "versions": {"digitlab": __version__, "torch": torch.__version__},
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "weights_sha256": _sha256(tmp / WEIGHTS)}
-        (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
-    return path
-
-
-def is_line_reader(path: str | Path) -> bool:
-    try:
-        return read_meta(path).get("model", {}).get("kind") == KIND
-    except DigitlabError:
-        return False
-
-
-def load_line_reader(path: str | Path, device: str | torch.device = "cpu") -> LineReaderCheckpoint:
-    path = Path(path)
-    meta = read_meta(path)
-    m = meta.get("model") or {}
-    if m.get("kind") != KIND:
-        raise DigitlabError(f"{path} is not a line reader (a digit classifier? train one with `digitlab train-lines`)")
-    if m.get("height") != HEIGHT or m.get("stride") != STRIDE:
-        raise DigitlabError(f"line reader {path} was made for inputs {m.get('height')} high; this digitlab reads "
-                            f"{HEIGHT}")
-    model = LineNet(int(m["width"]), HEIGHT)
-    weights = _load_tensors(path / WEIGHTS, meta.get("weights_sha256"), "the weights")
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as e:
-        raise DigitlabError(f"line reader {path}: weights do not match its model ({str(e)[:200]})") from None
-    model = model.to(device).to(memory_format=torch.channels_last).eval()
-    return LineReaderCheckpoint(model, meta, path)
+                     **trained_with) -> Path:
+    """The line reader as a checkpoint of kind "line-reader"; `trained_with` names the classifier."""
+    return save_checkpoint(path, model, LineNetSpec(width=cfg.width), train_config=asdict(cfg), metrics=metrics,
+                           history=history, extra={"trained_with": trained_with})

@@ -5,15 +5,33 @@ read a drawing (predict, samples)."""
 from __future__ import annotations
 
 import asyncio
+import io
+import warnings
 from typing import Callable, TypeVar
 
 import anyio.to_thread
 from fastapi import HTTPException
+from PIL import Image
 
 from ..recognition.preprocess import ImageError
-from .limits import Limits, check_pixels
+from .limits import Limits
 
 T = TypeVar("T")
+
+
+def check_pixels(data: bytes, limits: Limits) -> None:
+    """Refuse (422) an image whose header claims more than `limits.max_pixels`, before
+    it is decoded. Only the header is read; what cannot be read is left to the decoder,
+    which names the problem."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            width, height = Image.open(io.BytesIO(data)).size
+    except Exception:  # noqa: BLE001 - any unreadable header is the decoder's to report
+        return
+    if width * height > limits.max_pixels:
+        raise HTTPException(422, f"the image is {width}x{height} = {width * height:,} pixels; at most "
+                                 f"{limits.max_pixels:,} are accepted (--max-pixels)")
 
 
 def _checked(work: Callable[..., T], data: bytes, limits: Limits, args: tuple) -> T:

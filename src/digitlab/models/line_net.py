@@ -1,24 +1,41 @@
-"""The line reader's network and the reading of its output.
+"""The line reader's network: what it computes, and the spec its checkpoint records.
 
 A stack of 3x3 convolutions (batch norm, ReLU) halves the height and width twice and the
 height once more, leaving a column of features every STRIDE input columns; three 1-D
 convolutions along the width (dilated 1, 2, 4: each frame sees about two digits' width
-around it) give every frame a distribution over blank and the ten digits. Trained with
-CTC, the reading is the most likely label per frame with repeats merged and blanks
-dropped (greedy decoding); each digit keeps the frames it came from.
+around it) give every frame a distribution over blank and the ten digits. It is trained with
+CTC (training/lines.py) and read by recognition/line_reader.py; this module knows
+neither.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 BLANK = 0  # class 0 is CTC's blank; digit d is class d + 1
 CLASSES = 11
 STRIDE = 4  # input columns per frame
+HEIGHT = 32  # rows the network sees (recognition/line_reader.py scales a group's ink to them)
+KIND = "line-reader"  # the checkpoint's model kind (runs/checkpoint.py)
+
+
+@dataclass(frozen=True)
+class LineNetSpec:
+    """Everything needed to rebuild a line reader's network, recorded in its checkpoint."""
+
+    width: int = 64  # channels of the middle layers
+    height: int = HEIGHT
+    stride: int = STRIDE
+    name: str = KIND
+
+    def build(self) -> "LineNet":
+        return LineNet(self.width, self.height)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "kind": KIND, "width": self.width, "height": self.height, "stride": self.stride}
 
 
 def _conv(cin: int, cout: int) -> list[nn.Module]:
@@ -26,7 +43,7 @@ def _conv(cin: int, cout: int) -> list[nn.Module]:
 
 
 class LineNet(nn.Module):
-    def __init__(self, width: int = 64, height: int = 32):
+    def __init__(self, width: int = 64, height: int = HEIGHT):
         super().__init__()
         c1, c2, c3 = width // 2, width, width * 3 // 2
         self.features = nn.Sequential(
@@ -53,30 +70,3 @@ class LineNet(nn.Module):
         return torch.log_softmax(self.frames(f.reshape(n, c * h, w)).float(), 1)
 
 
-@dataclass
-class LineDigit:
-    digit: int
-    probs: np.ndarray  # the ten digit probabilities at the frame where the digit peaks
-    frames: tuple[int, int]  # first and last frame (inclusive) labelled with it
-
-
-def greedy_decode(log_probs: np.ndarray, frames: int) -> tuple[list[LineDigit], float]:
-    """One line's reading from its CLASSES x T log-probabilities (the first `frames` valid):
-    the best label per frame, repeats merged, blanks dropped; and the probability of that
-    frame-by-frame path (the product of each frame's best probability), a confidence."""
-    lp = log_probs[:, :frames]
-    best = lp.argmax(0)
-    confidence = float(np.exp(lp.max(0).sum()))
-    digits: list[LineDigit] = []
-    t = 0
-    while t < frames:
-        label = int(best[t])
-        end = t
-        while end + 1 < frames and best[end + 1] == label:
-            end += 1
-        if label != BLANK:
-            peak = t + int(lp[label, t:end + 1].argmax())
-            p = np.exp(lp[1:, peak].astype(np.float64))
-            digits.append(LineDigit(label - 1, (p / p.sum()).astype(np.float32), (t, end)))
-        t = end + 1
-    return digits, confidence

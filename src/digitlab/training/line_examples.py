@@ -12,38 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image
 from scipy import ndimage
 
 from ..data.negatives import FAMILIES, negative_bank
 from ..data.numbers import STYLES, numbers
+from ..recognition.line_reader import line_input
 from ..recognition.preprocess import Piece, find_pieces
 
-HEIGHT = 32  # rows the reader sees: the group's ink scaled to INK_HEIGHT, with a margin
-INK_HEIGHT = 28
-MAX_WIDTH = 8 * HEIGHT  # a wider group is squeezed to this
-MIN_WIDTH = 16
 OWN, FRAGMENT = 0.6, 0.15  # share of a digit's ink in a group: the digit is in it / a piece of it is
 NEGATIVE_FAMILIES = tuple(f for f in FAMILIES if f != "pairs")  # two overlapping digits are a number here
-
-
-def inner_width(w: int, h: int) -> int:
-    """Columns a w x h box of ink takes in a line input (before the margin)."""
-    return int(min(MAX_WIDTH - 4, max(1, round(w * INK_HEIGHT / h))))
-
-
-def line_input(ink: np.ndarray) -> np.ndarray:
-    """A stroke group's ink (0..1, any size) -> float32 HEIGHT x W: the ink's box scaled to
-    INK_HEIGHT rows keeping its aspect ratio, with a margin of (HEIGHT - INK_HEIGHT) / 2."""
-    rows, cols = np.nonzero(ink > 0)
-    crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1].astype(np.float32)
-    h, w = crop.shape
-    width = inner_width(w, h)
-    small = np.asarray(Image.fromarray(crop, mode="F").resize((width, INK_HEIGHT), Image.Resampling.BILINEAR))
-    pad = (HEIGHT - INK_HEIGHT) // 2
-    out = np.zeros((HEIGHT, max(MIN_WIDTH, width + 2 * pad)), np.float32)
-    out[pad:pad + INK_HEIGHT, pad:pad + width] = np.clip(small / max(float(small.max()), 1e-6), 0, 1)
-    return out
 
 
 def piece_truth(piece: Piece, owner: np.ndarray, ink: np.ndarray, text: str) -> str | None:

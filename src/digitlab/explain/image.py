@@ -8,6 +8,7 @@ from ..models.averaged import AveragedModel
 from ..models.build import DigitNet
 from ..recognition.predictor import Predictor
 from ..recognition.preprocess import ImageError
+from ..recognition.reading import Reading
 from .explanation import Explanation, explain_digit
 
 
@@ -19,17 +20,19 @@ class NoSuchDigit(ImageError):
 
 
 def explain_image(predictor: Predictor, gray: np.ndarray, digit: int | None = None
-                  ) -> tuple[dict, dict[int, Explanation]]:
-    """The predictor's answer for a decoded picture (as `Predictor.read` gives it, with each
-    digit's input image) and an explanation of each digit it read, or only of the
-    `digit`-th (from 0); each explains the digit the reading chose."""
-    readings = predictor.readings(gray)
-    answer = predictor.describe(readings, with_images=True)
-    if digit is not None and not 0 <= digit < len(readings):
-        raise NoSuchDigit(digit, len(readings))
-    chosen = range(len(readings)) if digit is None else [digit]
-    model, answer["network"] = one_network(predictor.checkpoint.model)
-    return answer, {i: explain_digit(model, readings[i].digit.image, answer["digits"][i]["digit"]) for i in chosen}
+                  ) -> tuple[Reading, str, dict[int, Explanation]]:
+    """The predictor's reading of a decoded picture (as `Predictor.read` gives it, with each
+    digit's input image), which network is explained (`one_network`), and an explanation of
+    each digit it read, or only of the `digit`-th (from 0); each explains the digit the
+    reading chose."""
+    guesses = predictor.guesses(gray)
+    reading = predictor.describe(guesses, with_images=True)
+    if digit is not None and not 0 <= digit < len(guesses):
+        raise NoSuchDigit(digit, len(guesses))
+    chosen = range(len(guesses)) if digit is None else [digit]
+    model, network = one_network(predictor.checkpoint.model)
+    return reading, network, {i: explain_digit(model, guesses[i].digit.image, reading.digits[i].digit)
+                              for i in chosen}
 
 
 def one_network(model) -> tuple[DigitNet, str]:
