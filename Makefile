@@ -9,7 +9,7 @@ RUN    ?= runs/default
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test install clean postgresql
+.PHONY: run test install clean postgresql writer-fonts
 
 install: $(STAMP)
 
@@ -45,7 +45,13 @@ postgresql:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || \
 		(apt-get update -q && apt-get install -y -q postgresql)
 
-test: $(STAMP) $(CHROMIUM) postgresql
+# The other-writers check (evaluation/writers.py) renders Debian's handwriting fonts, never
+# trained on; install them once where they are missing.
+WRITER_FONTS := fonts-humor-sans fonts-ecolier-court fonts-havana
+writer-fonts:
+	@dpkg -s $(WRITER_FONTS) >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q $(WRITER_FONTS))
+
+test: $(STAMP) $(CHROMIUM) postgresql writer-fonts
 	$(DL) data fetch
 	$(PY) -m pytest
 
