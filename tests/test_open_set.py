@@ -144,10 +144,17 @@ def test_open_set_cli_writes_every_file_it_promises(pair, tmp_path, capsys):
     proc = run_cli("evaluate", pair["with"], "--open-set", "--per-family", 60, "--out", out, "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert {p.name for p in out.iterdir()} == set(OPEN_SET_FILES)
+    assert {p.name for p in out.iterdir()} == {*OPEN_SET_FILES, "reading_path.json"}
     for name in OPEN_SET_FILES[1:]:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    path = result.pop("reading_path")
     assert json.loads((out / "open_set.json").read_text()) == result
+    assert json.loads((out / "reading_path.json").read_text()) == path
+    # the product's figures: drawings read through the whole path
+    assert set(path) == {"digits", *FAMILIES, "letters-ambiguous", "strings"} - {"pairs"}
+    assert all(row["n"] == 60 for row in path.values())
+    assert path["digits"]["right"] >= 0.8 and path["digits"]["rejected"] <= 0.15, path["digits"]  # a small model
+    assert path["letters"]["rejected"] >= path["digits"]["rejected"] + 0.15, path
     assert set(result["non_digits"]) == {*FAMILIES, "letters-ambiguous"}
     for family, row in result["non_digits"].items():
         assert row["n"] == 60 and 0.5 < row["auroc"] <= 1 and 0 <= row["fpr_at_95_tpr"] <= 1, family
@@ -155,6 +162,6 @@ def test_open_set_cli_writes_every_file_it_promises(pair, tmp_path, capsys):
     assert result["digits"]["mnist"]["n"] == 10000 and result["digits"]["mnist"]["accuracy"] > 0.95
     assert main(["evaluate", str(pair["with"]), "--open-set", "--per-family", "20", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "AUROC" in text and "letters-ambiguous" in text
+    assert "AUROC" in text and "letters-ambiguous" in text and "through the whole reading path" in text
     assert main(["evaluate", str(pair["with"]), "--open-set", "--out", str(out / "open_set.json")]) == 2
     assert "is a file" in capsys.readouterr().err

@@ -5,6 +5,7 @@ renderer is checked on its own, and `check_writers`'s arithmetic with stand-in r
 The fonts are a requirement, not an option: without them these tests fail with the
 apt-get command that installs them (the Makefile's test target installs them)."""
 
+import json
 import subprocess
 from collections import Counter
 from dataclasses import dataclass
@@ -184,3 +185,15 @@ def test_the_table_names_every_family_and_font():
     table = format_writers(check_writers(Reads("7", rejected=False), 3, seed=0))
     for name in FAMILIES + tuple(font.stem for font in font_files()):
         assert name[:14] in table, name
+
+
+def test_evaluate_writers_reports_what_the_library_reads(reader, capsys):
+    """`digitlab evaluate --writers` gives the figures `check_writers` computes with the same
+    model read the same way (the run's line reader, when there is one, included)."""
+    from digitlab.cli import main
+
+    assert main(["evaluate", str(reader.checkpoint.path), "--writers", "--per-family", "10", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(json.dumps(check_writers(reader, 10)))
+    assert printed["families"]["digits"]["right"] >= 0.5  # a model that reads MNIST reads most of these
+    assert main(["evaluate", str(reader.checkpoint.path), "--writers", "--numbers"]) == 2

@@ -12,11 +12,15 @@ from .lines import add_lines_option, lines_choice
 
 # --- evaluate -------------------------------------------------------------------------------
 
+READING_PATH_FILE = "reading_path.json"  # beside open_set.json: the open set read through the whole path
+
 
 def _evaluate_open_set(args) -> int:
     from ..device import pick_device
     from ..evaluation.open_set import OPEN_SET_FILES, format_open_set, open_set_evaluation, write_open_set
-    from ..files import check_output_dir
+    from ..evaluation.reading_path import format_reading_path, reading_path_evaluation, reading_path_json
+    from ..files import check_output_dir, write_json_atomic
+    from ..recognition.predictor import Predictor
     from ..runs.checkpoint import load_checkpoint
     from ..runs.ensemble import is_ensemble
 
@@ -28,11 +32,18 @@ def _evaluate_open_set(args) -> int:
     result = open_set_evaluation(load_checkpoint(args.checkpoint, dev), dev, split=args.split,
                                  per_family=args.per_family)
     write_open_set(result, out)
+    path = None
+    if args.split == "test":  # the product's figures: drawings read as `predict` reads them
+        predictor = Predictor.load(args.checkpoint, args.device, lines=lines_choice(args))
+        path = reading_path_evaluation(predictor, args.per_family)
+        write_json_atomic(out / READING_PATH_FILE, reading_path_json(path))
     if args.json:
-        print_json(result.to_json())
+        print_json({**result.to_json(), **({"reading_path": reading_path_json(path)} if path else {})})
         return 0
     print(format_open_set(result))
-    print("written: " + ", ".join(str(out / name) for name in OPEN_SET_FILES))
+    if path:
+        print(format_reading_path(path))
+    print("written: " + ", ".join(str(out / name) for name in OPEN_SET_FILES + ((READING_PATH_FILE,) if path else ())))
     return 0
 
 
@@ -55,10 +66,32 @@ def _evaluate_numbers(args) -> int:
     return 0
 
 
+def _evaluate_writers(args) -> int:
+    from ..evaluation.writers import check_writers, format_writers
+    from ..recognition.predictor import Predictor
+
+    if args.tta or args.open_set or args.report or args.out or args.split != "test":
+        raise DigitlabError("--writers reads the other-writers images with the model as served; it takes no --tta, "
+                            "--open-set, --report, --out or --split")
+    if args.per_family < 10:
+        raise DigitlabError(f"--per-family {args.per_family}: read at least 10 images of each family")
+    predictor = Predictor.load(args.checkpoint, args.device, lines=lines_choice(args))
+    result = check_writers(predictor, args.per_family)
+    if args.json:
+        print_json(result)
+    else:
+        print(format_writers(result))
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     t0 = time.perf_counter()
+    if args.numbers and args.writers:
+        raise DigitlabError("give --numbers or --writers, not both")
     if args.numbers:
         return _evaluate_numbers(args)
+    if args.writers:
+        return _evaluate_writers(args)
     if args.open_set and not args.report:
         return _evaluate_open_set(args)
     if args.out:
@@ -133,17 +166,24 @@ def register(sub) -> None:
                         f"{ROBUSTNESS_IMAGES}; 10000 for all)")
     p.add_argument("--open-set", action="store_true",
                    help="how the checkpoint tells digits from held-out generated non-digits: per family the AUROC, "
-                        "FPR at 95%% TPR and share rejected; digits (clean and degraded) rejected; files into --out. "
-                        "A --report always has this as a section")
-    p.add_argument("--out", metavar="DIR", help="where --open-set writes open_set.json, open_set_scores.png and "
-                                                 "open_set_accepted.png (default CKPT/open-set)")
+                        "FPR at 95%% TPR and share rejected; digits (clean and degraded) rejected; then (on the test "
+                        "split) drawings of MNIST digits and of each family read through the whole reading path, as "
+                        "predict reads them (at most 200 of each): rejected, and read as several digits; files into "
+                        "--out. A --report always has the classifier's part as a section")
+    p.add_argument("--out", metavar="DIR", help="where --open-set writes open_set.json, open_set_scores.png, "
+                                                 "open_set_accepted.png and reading_path.json (default CKPT/open-set)")
     p.add_argument("--per-family", type=int, default=PER_FAMILY, metavar="N",
-                   help=f"non-digits per family for --open-set and a --report's open-set section (default "
-                        f"{PER_FAMILY})")
+                   help=f"non-digits per family for --open-set and a --report's open-set section, images per "
+                        f"family for --writers (default {PER_FAMILY})")
     p.add_argument("--numbers", action="store_true",
                    help="read generated numbers of 3-5 digits (made from the split's digits) whose digits stand apart, "
                         "touch or overlap: whole-number and digit accuracy by gap and by length, with and without "
                         "splitting touching digits, and single digits")
+    p.add_argument("--writers", action="store_true",
+                   help="read digits, numbers (spaced and as written) and letters rendered from three Debian "
+                        "handwriting fonts never trained on (fonts-humor-sans, fonts-ecolier-court, fonts-havana), "
+                        "through the whole reading path: per family and font the share read right, rejected and "
+                        "read as several digits; --per-family of each (100 is a quick look)")
     p.add_argument("--count", type=int, default=NUMBERS, metavar="N",
                    help=f"numbers to read with --numbers (default {NUMBERS})")
     add_lines_option(p)

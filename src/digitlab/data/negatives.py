@@ -37,6 +37,9 @@ PARTS = ("train", "val", "test")
 FAMILIES = ("letters", "symbols", "scribbles", "shapes", "partial", "pairs", "blobs")
 HELD_OUT_ONLY = ("letters-ambiguous",)  # measured, never trained on
 ALL_FAMILIES = FAMILIES + HELD_OUT_ONLY
+# Held-out families read only through the whole reading path (evaluation/reading_path.py),
+# never trained on: "strings" are 2-3 letters written together ("km", "Ah").
+PATH_ONLY = ("strings",)
 PER_FAMILY = 1000  # held-out non-digits per family in an open-set evaluation
 # Share of each family in a training bank: letters and scribbles are what people draw most.
 MIX = {"letters": 0.26, "symbols": 0.10, "scribbles": 0.20, "shapes": 0.14, "partial": 0.10, "pairs": 0.10,
@@ -79,7 +82,7 @@ _TTF_HAS_UNICODE = ("DejaVu", "STIX")  # the Computer Modern fonts cover ASCII o
 
 
 def _rng(seed: int, part: str, family: str, index: int) -> np.random.Generator:
-    keys = [seed, PARTS.index(part), ALL_FAMILIES.index(family), index]
+    keys = [seed, PARTS.index(part), (ALL_FAMILIES + PATH_ONLY).index(family), index]
     return np.random.default_rng(np.random.SeedSequence(keys))
 
 
@@ -173,9 +176,11 @@ def _ttf_glyph(chars: str, fonts: tuple[str, ...], rng: np.random.Generator) -> 
     return _ink(image)
 
 
-def _hershey_glyph(chars: str, fonts: tuple[str, ...], rng: np.random.Generator) -> np.ndarray:
+def _hershey_glyph(chars: str, fonts: tuple[str, ...], rng: np.random.Generator, whole: bool = False) -> np.ndarray:
+    """One of `chars` (all of them, written in a row, with `whole`) drawn with a pen."""
     font = _hershey(fonts[rng.integers(len(fonts))])
-    strokes = [np.asarray(s, dtype=np.float64) for s in font.strokes_for_text(chars[rng.integers(len(chars))])]
+    text = chars if whole else chars[rng.integers(len(chars))]
+    strokes = [np.asarray(s, dtype=np.float64) for s in font.strokes_for_text(text)]
     strokes = [s for s in strokes if len(s)]
     if not strokes:
         return np.zeros((CANVAS, CANVAS), np.float32)
@@ -205,6 +210,18 @@ def _letters(rng, part, digits):
 
 def _ambiguous_letters(rng, part, digits):
     return _glyph(AMBIGUOUS_LETTERS, TTF_FONTS[part], HERSHEY_FONTS[part], rng)
+
+
+def _strings(rng, part, digits):
+    """Two or three letters written together, in one font and one hand."""
+    text = "".join(LETTERS[k] for k in rng.integers(len(LETTERS), size=int(rng.integers(2, 4))))
+    if rng.random() < 0.5:
+        name = TTF_FONTS[part][rng.integers(len(TTF_FONTS[part]))]
+        image, draw = _canvas()
+        draw.text((CANVAS / 2, CANVAS / 2), text, fill=255, font=_ttf(name, int(rng.integers(24, 34))), anchor="mm",
+                  stroke_width=int(rng.choice([0, 0, 1])), stroke_fill=255)
+        return _ink(_image_warp(image, rng, rotation=8, shear=0.3))
+    return _hershey_glyph(text, HERSHEY_FONTS[part], rng, whole=True)
 
 
 def _symbols(rng, part, digits):
@@ -400,7 +417,8 @@ def _blobs(rng, part, digits):
 
 
 _DRAW = {"letters": _letters, "symbols": _symbols, "scribbles": _scribbles, "shapes": _shapes,
-         "partial": _partial, "pairs": _pairs, "blobs": _blobs, "letters-ambiguous": _ambiguous_letters}
+         "partial": _partial, "pairs": _pairs, "blobs": _blobs, "letters-ambiguous": _ambiguous_letters,
+         "strings": _strings}
 NEEDS_DIGITS = ("partial", "pairs")
 
 
@@ -409,6 +427,18 @@ def render_family(family: str, n: int, part: str = "train", seed: int = 0,
     """`n` non-digits of one family as uint8 n x 28 x 28 (ink high), normalized as the
     predictor normalizes real drawings. `digits` (uint8 N x 28 x 28) are the MNIST images
     that pieces of digits are cut from: pass the split matching `part`."""
+    out = np.zeros((n, 28, 28), np.uint8)
+    for i, drawing in enumerate(draw_family(family, n, part, seed, digits)):
+        if drawing is not None:
+            out[i] = normalize_ink(drawing)
+    return out
+
+
+def draw_family(family: str, n: int, part: str = "train", seed: int = 0,
+                digits: np.ndarray | torch.Tensor | None = None) -> list[np.ndarray | None]:
+    """The same `n` non-digits as drawn, before any normalization: float ink 0..1 at the
+    generator's size (most on a CANVAS-pixel square, about a drawing's size), for reading
+    through the whole path as a drawing. None where no drawing left any ink."""
     if family not in _DRAW:
         raise DigitlabError(f"unknown non-digit family {family!r}; choose from {', '.join(_DRAW)}")
     if part not in PARTS:
@@ -418,14 +448,16 @@ def render_family(family: str, n: int, part: str = "train", seed: int = 0,
             raise DigitlabError(f"the {family!r} family needs MNIST digits to cut from")
         digits = digits.numpy() if torch.is_tensor(digits) else np.asarray(digits)
         digits = digits.reshape(-1, 28, 28)
-    out = np.zeros((n, 28, 28), np.uint8)
+    out: list[np.ndarray | None] = []
     for i in range(n):
         rng = _rng(seed, part, family, i)
+        drawing = None
         for _ in range(10):  # a drawing that left no ink (all clipped away) is drawn again
-            image = normalize_ink(_DRAW[family](rng, part, digits))
-            if image is not None:
-                out[i] = image
+            ink = _DRAW[family](rng, part, digits)
+            if normalize_ink(ink) is not None:
+                drawing = ink
                 break
+        out.append(drawing)
     return out
 
 
