@@ -89,5 +89,6 @@ def test_evaluate_numbers_cli(trained):
     assert {"apart", "touching", "overlap<=20%", "overlap>20%", "all"} <= set(rows)
     assert rows["all"]["n"] == 24 and 0 <= rows["all"]["accuracy"] <= 1
     assert 0 <= result["single_digits"]["reader"] <= 1 and result["ms_per_number"] > 0
+    assert result["single_digits_several"]["reader"] <= 0.05  # a single digit is seldom cut in two
     proc = run_cli("evaluate", str(trained.best), "--numbers", "--count", "5")
     assert proc.returncode != 0 and "at least 10" in proc.stderr

@@ -47,10 +47,11 @@ class NumbersResult:
     rows: dict[str, dict[str, dict]]  # reader -> group ("apart", "length 3", "all", ...) -> figures
     single: dict[str, float]  # reader -> share of single digits read as one digit, rightly
     ms_per_number: float  # the reader's mean time per number, in process
+    single_several: dict[str, float]  # reader -> share of single digits read as several digits
 
     def to_json(self) -> dict:
         return {"split": self.split, "numbers": self.n, "readers": self.rows, "single_digits": self.single,
-                "ms_per_number": self.ms_per_number}
+                "single_digits_several": self.single_several, "ms_per_number": self.ms_per_number}
 
 
 def _as_drawing(image: np.ndarray) -> np.ndarray:
@@ -82,8 +83,8 @@ def numbers_evaluation(predictor: Predictor, split: str = "test", n: int = NUMBE
     rows = {reader: {group: {"n": t[1], "accuracy": t[0] / t[1], "digit_accuracy": 1 - t[2] / t[3]}
                      for group, t in sorted(groups.items(), key=lambda kv: _order(kv[0]))}
             for reader, groups in tallies.items()}
-    return NumbersResult(split, n, rows, _single_digits(predictor, images, labels, min(single, 2 * n), seed, readers),
-                         spent / max(n, 1) * 1e3)
+    right, several = _single_digits(predictor, images, labels, min(single, 2 * n), seed, readers)
+    return NumbersResult(split, n, rows, right, spent / max(n, 1) * 1e3, several)
 
 
 def _order(group: str) -> tuple[int, str]:
@@ -94,18 +95,21 @@ def _order(group: str) -> tuple[int, str]:
 
 
 def _single_digits(predictor: Predictor, images: torch.Tensor, labels: torch.Tensor, n: int,
-                   seed: int, readers: tuple[str, ...]) -> dict[str, float]:
+                   seed: int, readers: tuple[str, ...]) -> tuple[dict[str, float], dict[str, float]]:
     """Share of single digits (a stratified `n`, drawn at twice MNIST's size) read as one
-    digit and rightly, by each reader."""
+    digit and rightly, and share read as several digits, by each reader."""
     picked, _ = stratified_take(labels, min(n, len(labels)), seed)
-    right = dict.fromkeys(readers, 0)
+    right, several = dict.fromkeys(readers, 0), dict.fromkeys(readers, 0)
     for k in picked.tolist():
         big = ndimage.zoom(images[k].numpy().astype(np.float32), 2, order=1).clip(0, 255)
         gray = _as_drawing(big)
         truth = str(int(labels[k]))
         for reader in readers:
-            right[reader] += predictor.read_gray(gray, **READERS[reader]).number == truth
-    return {reader: count / len(picked) for reader, count in right.items()}
+            reading = predictor.read_gray(gray, **READERS[reader])
+            right[reader] += reading.number == truth
+            several[reader] += len(reading.digits) > 1
+    return ({reader: count / len(picked) for reader, count in right.items()},
+            {reader: count / len(picked) for reader, count in several.items()})
 
 
 def format_numbers(result: NumbersResult) -> str:
@@ -117,5 +121,6 @@ def format_numbers(result: NumbersResult) -> str:
                         for r in result.rows)
         lines.append(f"{group + ' (' + str(result.rows['reader'][group]['n']) + ')':<16}{cells}")
     lines.append(f"{'single digits':<16}" + "".join(f"{result.single[r]:>24.2%}" for r in result.rows))
+    lines.append(f"{'... as several':<16}" + "".join(f"{result.single_several[r]:>24.2%}" for r in result.rows))
     lines.append(f"reader: {result.ms_per_number:.1f} ms per number in process")
     return "\n".join(lines)
