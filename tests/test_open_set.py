@@ -151,7 +151,8 @@ def test_open_set_cli_writes_every_file_it_promises(pair, tmp_path, capsys):
     assert json.loads((out / "open_set.json").read_text()) == result
     assert json.loads((out / "reading_path.json").read_text()) == path
     # the product's figures: drawings read through the whole path
-    assert set(path) == {"digits", *FAMILIES, "letters-ambiguous", "strings"} - {"pairs"}
+    assert set(path) == {"digits", "wide: stretched", "wide: crossed 7", "wide: flagged 1", *FAMILIES,
+                         "letters-ambiguous", "strings"} - {"pairs"}
     assert all(row["n"] == 60 for row in path.values())
     assert path["digits"]["right"] >= 0.8 and path["digits"]["rejected"] <= 0.15, path["digits"]  # a small model
     assert path["letters"]["rejected"] >= path["digits"]["rejected"] + 0.15, path

@@ -6,7 +6,9 @@ and the server read it (ink, stroke groups, splitting, any line reader), and the
 what is counted: whether it was rejected, and how many digits it holds.
 
 - Digits: MNIST test digits (a stratified `per_family`), drawn at four times their size:
-  read right and accepted, rejected, read as several digits.
+  read right and accepted, rejected, read as several digits. The same for single digits
+  drawn wide (data/wide_digits.py: stretched sideways, a crossed 7, a flagged 1), which a
+  reader that splits wide groups may read as two.
 - Non-digits: each held-out family of the generator ("test" part, drawn before any
   normalization), letter strings among them, two overlapping digits not (through the path
   they are a number): rejected, and of the accepted, the share read as several digits (a
@@ -23,6 +25,7 @@ from PIL import Image
 from ..data.mnist import load_mnist
 from ..data.negatives import ALL_FAMILIES, PATH_ONLY, draw_family
 from ..data.splits import stratified_take
+from ..data.wide_digits import KINDS as WIDE_KINDS, wide_digits
 from ..recognition.predictor import Predictor
 
 DIGIT_SCALE = 4  # an MNIST digit (20 px of ink) becomes about 80 px tall: a drawing's size
@@ -71,6 +74,9 @@ def reading_path_evaluation(predictor: Predictor, per_family: int, seed: int = 0
     picked, _ = stratified_take(data.test_labels, per_family, seed)
     digits = [predictor.read_gray(as_drawing(data.test_images[k].numpy(), DIGIT_SCALE)) for k in picked.tolist()]
     out = {"digits": _figures(digits, [str(int(data.test_labels[k])) for k in picked.tolist()])}
+    for kind in WIDE_KINDS:
+        drawings, truth = wide_digits(kind, data.test_images, data.test_labels, per_family, seed)
+        out[f"wide: {kind}"] = _figures([predictor.read_gray(as_drawing(d)) for d in drawings], truth)
     test_digits = data.test_images
     for family in FAMILIES:
         drawings = [d for d in draw_family(family, per_family, "test", seed, test_digits) if d is not None]
