@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -428,9 +429,9 @@ def render_family(family: str, n: int, part: str = "train", seed: int = 0,
     predictor normalizes real drawings. `digits` (uint8 N x 28 x 28) are the MNIST images
     that pieces of digits are cut from: pass the split matching `part`."""
     out = np.zeros((n, 28, 28), np.uint8)
-    for i, drawing in enumerate(draw_family(family, n, part, seed, digits)):
-        if drawing is not None:
-            out[i] = normalize_ink(drawing)
+    for i, (_, normalized) in enumerate(_drawn(family, n, part, seed, digits)):
+        if normalized is not None:
+            out[i] = normalized
     return out
 
 
@@ -439,6 +440,12 @@ def draw_family(family: str, n: int, part: str = "train", seed: int = 0,
     """The same `n` non-digits as drawn, before any normalization: float ink 0..1 at the
     generator's size (most on a CANVAS-pixel square, about a drawing's size), for reading
     through the whole path as a drawing. None where no drawing left any ink."""
+    return [ink for ink, _ in _drawn(family, n, part, seed, digits)]
+
+
+def _drawn(family: str, n: int, part: str, seed: int, digits) -> Iterator[tuple[np.ndarray | None, np.ndarray | None]]:
+    """Each of the `n` non-digits as drawn and as normalized; (None, None) where no drawing
+    left any ink."""
     if family not in _DRAW:
         raise DigitlabError(f"unknown non-digit family {family!r}; choose from {', '.join(_DRAW)}")
     if part not in PARTS:
@@ -448,17 +455,16 @@ def draw_family(family: str, n: int, part: str = "train", seed: int = 0,
             raise DigitlabError(f"the {family!r} family needs MNIST digits to cut from")
         digits = digits.numpy() if torch.is_tensor(digits) else np.asarray(digits)
         digits = digits.reshape(-1, 28, 28)
-    out: list[np.ndarray | None] = []
     for i in range(n):
         rng = _rng(seed, part, family, i)
-        drawing = None
+        found = (None, None)
         for _ in range(10):  # a drawing that left no ink (all clipped away) is drawn again
             ink = _DRAW[family](rng, part, digits)
-            if normalize_ink(ink) is not None:
-                drawing = ink
+            normalized = normalize_ink(ink)
+            if normalized is not None:
+                found = (ink, normalized)
                 break
-        out.append(drawing)
-    return out
+        yield found
 
 
 def family_counts(n: int, families: tuple[str, ...] = FAMILIES) -> dict[str, int]:
