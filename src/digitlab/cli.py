@@ -16,19 +16,20 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     command's full parser."""
     from .commands import COMMANDS
 
-    asked = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
     if argv is None:
-        modules = list(dict.fromkeys(c.module for c in COMMANDS.values()))
+        wanted = {c.module for c in COMMANDS.values()}
     else:
-        modules = [COMMANDS[asked].module] if asked in COMMANDS else []
+        asked = next((a for a in argv if not a.startswith("-")), None)
+        wanted = {COMMANDS[asked].module} if asked in COMMANDS else set()
     parser = argparse.ArgumentParser(prog="digitlab", description="Recognize handwritten digits with neural networks.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    registered: set[str] = set()
     for name, command in COMMANDS.items():
-        if command.module in modules:
-            if name == next(n for n, c in COMMANDS.items() if c.module == command.module):  # once per module
-                importlib.import_module(f".commands.{command.module}", __package__).register(sub)
-        else:
+        if command.module not in wanted:
             sub.add_parser(name, help=command.help, add_help=False)
+        elif command.module not in registered:  # its module's `register` adds all of its commands
+            registered.add(command.module)
+            importlib.import_module(f".commands.{command.module}", __package__).register(sub)
     return parser
 
 

@@ -30,4 +30,5 @@ COMMANDS: dict[str, Command] = {  # in the order of `digitlab --help`
     "explain": Command("explain", "what each layer of the network saw in an image, and which strokes decided"),
     "samples": Command("samples", "the corrections collected by the page: stats, list, export"),
     "finetune": Command("samples", "train a checkpoint further on the collected samples, keeping MNIST"),
-    "bench": Command("bench", "training and inference speed of this machine, as JSON"),}
+    "bench": Command("bench", "training and inference speed of this machine, as JSON"),
+}

@@ -76,8 +76,8 @@ def _train_ensemble(args) -> int:
 
 def cmd_train(args) -> int:
     from ..runs.checkpoint import read_meta
-    from ..training.config import RECIPES, TrainConfig
     from ..runs.ensemble import is_ensemble
+    from ..training.config import RECIPES, TrainConfig
     from ..training.ensemble import ENSEMBLES
     from ..training.trainer import train
 

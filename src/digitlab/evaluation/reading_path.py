@@ -25,10 +25,9 @@ from PIL import Image
 from ..data.mnist import load_mnist
 from ..data.negatives import ALL_FAMILIES, PATH_ONLY, draw_family
 from ..data.splits import stratified_take
-from ..data.wide_digits import KINDS as WIDE_KINDS, wide_digits
+from ..data.wide_digits import KINDS as WIDE_KINDS, SCALE as DIGIT_SCALE, wide_digits
 from ..recognition.predictor import Predictor
 
-DIGIT_SCALE = 4  # an MNIST digit (20 px of ink) becomes about 80 px tall: a drawing's size
 # "pairs" (two digits on top of each other) are no single digit, but through the whole path
 # they are a number of two digits, and reading them so is right: not counted here.
 FAMILIES = tuple(f for f in ALL_FAMILIES + PATH_ONLY if f != "pairs")

@@ -1,6 +1,6 @@
 """Training the line reader with CTC, and its checkpoint.
 
-The examples are rendered once (examples.py: the stroke groups of generated numbers made
+The examples are rendered once (line_examples.py: the stroke groups of generated numbers made
 from the training digits of the classifier it will work with, so that classifier's
 validation digits stay unseen by both), sorted into batches of similar width, and the
 network is trained with CTC loss under bf16 autocast where the hardware computes bf16
@@ -27,8 +27,8 @@ from ..recognition.line_reader import collate, load_line_reader, read_lines
 from ..runs.checkpoint import Checkpoint, read_meta, save_checkpoint
 from ..runs.split import make_split
 from .line_examples import negative_examples, number_examples
-# numbers drawn in each gap style: the reader is asked about groups that touch or overlap
 STRETCH = (0.8, 1.2)  # each training batch is made this much wider or narrower
+# numbers drawn in each gap style: the reader is asked about groups that touch or overlap
 STYLES = ("apart", "touching", "overlap<=20%", "overlap>20%", "touching", "overlap<=20%")
 
 
