@@ -24,15 +24,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # A second `make run` finds the run already there: --resume finishes an interrupted
-# one and does nothing for a complete one, so the command can be repeated. The line
-# reader (touching digits read whole) is trained once, into $(RUN)/lines. It ends
-# by serving the drawing page (Ctrl-C stops it); PORT=8001 make run picks another port.
+# one and does nothing for a complete one, so the command can be repeated. The group
+# judge (each stroke group one digit, several or not a digit) is trained once, into
+# $(RUN)/groups. The line reader is not: it made other writers' numbers worse
+# (docs/writers.md); `digitlab train-lines` still makes one. It ends by serving the
+# drawing page (Ctrl-C stops it); PORT=8001 make run picks another port.
 PORT ?= 8000
 run: $(STAMP)
 	$(DL) data fetch
 	if [ -d $(RUN)/last ]; then $(DL) train --resume $(RUN); else $(DL) train --recipe default --out $(RUN); fi
 	$(DL) evaluate $(RUN)/best
-	test -f $(RUN)/lines/model.json || $(DL) train-lines --model $(RUN)/best --out $(RUN)/lines
+	test -f $(RUN)/groups/model.json || $(DL) train-groups --model $(RUN)/best --out $(RUN)/groups
 	$(DL) serve --model $(RUN)/best --port $(PORT)
 
 # The browser tests drive Debian's Chromium; install it once where it is missing.

@@ -18,6 +18,7 @@ COMMANDS: dict[str, Command] = {  # in the order of `digitlab --help`
     "models": Command("data", "list presets or summarize a model"),
     "train": Command("train", "train a model (or an ensemble); writes checkpoints and history"),
     "train-lines": Command("lines", "train the line reader that reads touching digits whole"),
+    "train-groups": Command("groups", "train the group judge: each stroke group one digit, several or not a digit"),
     "evaluate": Command("evaluate", "test-set accuracy and loss of a checkpoint; --report for the full report"),
     "compare": Command("evaluate", "several checkpoints side by side"),
     "study": Command("experiments", "the report's experiments: list, run, report"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import DigitlabError
 from .common import add_command, print_json
-from .lines import add_lines_option, lines_choice
+from .reader_options import add_reader_options, reader_choices
 
 
 # --- evaluate -------------------------------------------------------------------------------
@@ -34,7 +34,7 @@ def _evaluate_open_set(args) -> int:
     write_open_set(result, out)
     path = None
     if args.split == "test":  # the product's figures: drawings read as `predict` reads them
-        predictor = Predictor.load(args.checkpoint, args.device, lines=lines_choice(args))
+        predictor = Predictor.load(args.checkpoint, args.device, **reader_choices(args))
         path = reading_path_evaluation(predictor, args.per_family)
         write_json_atomic(out / READING_PATH_FILE, reading_path_json(path))
     if args.json:
@@ -57,7 +57,7 @@ def _evaluate_numbers(args) -> int:
                             "--report or --out")
     if args.count < 10:
         raise DigitlabError(f"--count {args.count}: read at least 10 numbers")
-    predictor = Predictor.load(args.checkpoint, args.device, lines=lines_choice(args))
+    predictor = Predictor.load(args.checkpoint, args.device, **reader_choices(args))
     result = numbers_evaluation(predictor, split=args.split, n=args.count)
     if args.json:
         print_json(result.to_json())
@@ -75,7 +75,7 @@ def _evaluate_writers(args) -> int:
                             "--open-set, --report, --out or --split")
     if args.per_family < 10:
         raise DigitlabError(f"--per-family {args.per_family}: read at least 10 images of each family")
-    predictor = Predictor.load(args.checkpoint, args.device, lines=lines_choice(args))
+    predictor = Predictor.load(args.checkpoint, args.device, **reader_choices(args))
     result = check_writers(predictor, args.per_family)
     if args.json:
         print_json(result)
@@ -186,7 +186,7 @@ def register(sub) -> None:
                         "read as several digits; --per-family of each (100 is a quick look)")
     p.add_argument("--count", type=int, default=NUMBERS, metavar="N",
                    help=f"numbers to read with --numbers (default {NUMBERS})")
-    add_lines_option(p)
+    add_reader_options(p)
     p.add_argument("--json", action="store_true", help='print {"accuracy", "loss", "n", "split", "tta"} (and "members" '
                                                         'for an ensemble); with --open-set or --numbers, their figures')
     p.add_argument("--device", help="cpu or cuda[:N]")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import DigitlabError
 from .common import add_command, print_json
-from .lines import add_lines_option, lines_choice
+from .reader_options import add_reader_options, reader_choices
 
 DEFAULT_MODEL = "runs/default/best"  # what `make run` trains
 
@@ -19,7 +19,7 @@ def load_predictor(path: str, args, warm: bool = False):
     if not Path(path).exists() and path == DEFAULT_MODEL:
         raise DigitlabError(f"no model at {DEFAULT_MODEL}: run `make run` (or `digitlab train --out runs/default`) "
                             "first, or pass --model CKPT")
-    return Predictor.load(path, device=args.device, runtime=args.runtime, lines=lines_choice(args), warm=warm)
+    return Predictor.load(path, device=args.device, runtime=args.runtime, **reader_choices(args), warm=warm)
 
 
 def cmd_predict(args) -> int:
@@ -92,7 +92,7 @@ def register(sub) -> None:
     p.add_argument("--device", help="cpu or cuda[:N]")
     p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
                    help="run the model with PyTorch (default) or ONNX Runtime (exported once, kept as model.onnx)")
-    add_lines_option(p)
+    add_reader_options(p)
     p.set_defaults(func=cmd_predict, quick_exit=True)  # it leaves nothing to clean up: cli.program
 
 

@@ -6,7 +6,7 @@ import argparse
 
 from ..errors import DigitlabError
 from .common import add_command
-from .lines import add_lines_option, lines_choice
+from .reader_options import add_reader_options, reader_choices
 from .predict import DEFAULT_MODEL, load_predictor
 
 
@@ -21,7 +21,7 @@ def cmd_serve(args) -> int:
     paths = tuple(args.model or [DEFAULT_MODEL])
     names = model_names(paths)
     store = None if args.no_store else str(args.store or default_location(paths[0]))
-    config = ServeConfig(models=paths, device=args.device, runtime=args.runtime, lines=lines_choice(args),
+    config = ServeConfig(models=paths, device=args.device, runtime=args.runtime, **reader_choices(args),
                          host=args.host, port=args.port,
                          workers=args.workers, threads=args.threads, log_format=args.log_format, store=store,
                          limits=Limits(args.max_image_bytes, args.max_pixels, args.timeout))
@@ -78,7 +78,7 @@ def register(sub) -> None:
     p.add_argument("--device", help="cpu or cuda[:N]")
     p.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
                    help="run the model with PyTorch (default) or ONNX Runtime")
-    add_lines_option(p)
+    add_reader_options(p)
     p.add_argument("--store", metavar="S", help="where the page's corrections go: a SQLite file or a "
                                                  "postgresql://user:password@host/db URL (default: samples.db "
                                                  "beside the model's run, e.g. runs/default/samples.db)")

@@ -22,6 +22,8 @@ from ..files import write_json_atomic
 from ..models.inference import predict_logits
 from ..runs.checkpoint import Checkpoint
 from ..runs.ensemble import load_reader
+from . import group_judge
+from .group_judge import GroupJudge
 from .line_reader import LineReader, beside
 from .preprocess import Piece, decode_image, find_pieces
 from .reading import DigitReading, Reading, TopGuess
@@ -84,14 +86,17 @@ class Predictor:
     # (on the 10k MNIST test digits: the same answer for 99.97%, top probabilities within 0.02)
     precision: str = "fp32"
     lines: "LineReader | None" = None  # reads touching digits whole (lines/): <run>/lines when there is one
+    groups: "GroupJudge | None" = None  # decides each stroke group (groups/): <run>/groups when there is one
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None, runtime: str = "torch",
-             lines: str | Path | None = "auto", warm: bool = True) -> "Predictor":
+             lines: str | Path | None = "auto", warm: bool = True,
+             groups: str | Path | None = "auto") -> "Predictor":
         """A checkpoint (or ensemble) ready to read. `lines` is a line reader's directory,
         "auto" for the run's own (<run>/lines beside the checkpoint, where there is one) or
         None for none: touching digits are then read by splitting alone. `warm` false skips
-        the warm-up (`warm_up`): a command that reads a few files pays less without it."""
+        the warm-up (`warm_up`): a command that reads a few files pays less without it. `groups`
+        is a group judge's directory, "auto" for the run's own (<run>/groups) or None."""
         if runtime not in RUNTIMES:
             raise DigitlabError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
         dev = pick_device(device)
@@ -103,7 +108,10 @@ class Predictor:
         if lines == "auto":
             lines = beside(path)
         reader = LineReader(lines, dev) if lines is not None else None
-        predictor = cls(checkpoint, dev, threshold, runtime, onnx, resolve_precision("auto", dev), reader)
+        if groups == "auto":
+            groups = group_judge.beside(path)
+        judge = GroupJudge(groups, dev) if groups is not None else None
+        predictor = cls(checkpoint, dev, threshold, runtime, onnx, resolve_precision("auto", dev), reader, judge)
         if warm:
             predictor.warm_up()
         return predictor
@@ -115,6 +123,8 @@ class Predictor:
             self.classify(np.zeros((size, 28, 28), np.uint8))
         if self.lines is not None:  # its first call sets up its kernels
             self.lines.read([Piece(np.ones((28, 56), np.float32), (0, 0, 56, 28))])
+        if self.groups is not None:
+            self.groups.decide([Piece(np.ones((28, 56), np.float32), (0, 0, 56, 28))])
 
     @property
     def info(self) -> dict:
@@ -123,7 +133,8 @@ class Predictor:
                 "parameters": self.checkpoint.parameters,
                 "val_accuracy": meta.get("metrics", {}).get("val_accuracy"),
                 "rejection_threshold": self.threshold, "path": str(self.checkpoint.path), "runtime": self.runtime,
-                "line_reader": str(self.lines.path) if self.lines is not None else None}
+                "line_reader": str(self.lines.path) if self.lines is not None else None,
+                "group_judge": str(self.groups.path) if self.groups is not None else None}
 
     @property
     def weights_sha256(self) -> str | None:
@@ -163,7 +174,8 @@ class Predictor:
     def guesses(self, gray: np.ndarray, split: bool = True, lines: bool = True) -> list[DigitGuess]:
         """Each digit of a decoded picture, left to right: its 28x28 input, box and probabilities."""
         return read_digits(find_pieces(gray), self.classify, self.threshold, split=split,
-                           read_lines=self.lines.read if self.lines is not None and lines else None)
+                           read_lines=self.lines.read if self.lines is not None and lines else None,
+                           judge=self.groups.decide if self.groups is not None else None)
 
     def describe(self, guesses: list[DigitGuess], with_images: bool = False) -> Reading:
         """The reading these guesses make."""
@@ -178,9 +190,13 @@ class Predictor:
                 top3=[TopGuess(int(k), float(p[k])) for k in top], box=[int(v) for v in g.digit.box],
                 image=png_data_url(g.digit.image) if with_images else None,
                 probabilities=[float(x) for x in p] if with_images else None))
-        doubtful = [i for i, g in enumerate(guesses) if g.digit_score < self.threshold]
+        doubtful = [i for i, g in enumerate(guesses) if g.digit_score < self.threshold or g.not_a_digit]
         reason = None
-        if doubtful:
+        judged = [i for i in doubtful if guesses[i].not_a_digit]
+        if judged:
+            which = ", ".join(str(i + 1) for i in judged)
+            reason = f"not a digit: shape {which}, seen whole, looks like no digit nor several"
+        elif doubtful:
             which = ", ".join(str(i + 1) for i in doubtful)
             reason = (f"not a digit: shape {which} scores below {self.threshold:.3f}, the level at most "
                       f"{REJECT_RATE:.0%} of real digits fall below")

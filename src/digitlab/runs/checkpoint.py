@@ -8,8 +8,8 @@ checked against the SHA-256 that `model.json` records. Nothing is ever unpickled
 random-number-generator states) so a run can resume exactly.
 
 Kinds: "classifier" (a digit classifier, models.presets.ModelSpec; checkpoints written
-before kinds existed have none and are classifiers) and "line-reader"
-(models.line_net.LineNetSpec). A new kind is a spec class with `build()` and `to_json()`
+before kinds existed have none and are classifiers), "line-reader"
+(models.line_net.LineNetSpec) and "group-judge" (models.group_net.GroupNetSpec). A new kind is a spec class with `build()` and `to_json()`
 and one entry in `_spec_from_json`.
 """
 
@@ -31,6 +31,7 @@ from ..data.mnist import dataset_checksum
 from ..errors import DigitlabError
 from ..files import atomic_dir, read_json
 from ..models.inference import place_model
+from ..models.group_net import HEIGHT as GROUP_HEIGHT, KIND as GROUP_JUDGE, WIDTH as GROUP_WIDTH, GroupNetSpec
 from ..models.line_net import HEIGHT, KIND as LINE_READER, STRIDE, LineNetSpec
 from ..models.presets import ModelSpec
 
@@ -38,13 +39,14 @@ FORMAT = "digitlab.checkpoint"
 FORMAT_VERSION = 1
 META, WEIGHTS, TRAINER_STATE = "model.json", "weights.safetensors", "trainer_state.safetensors"
 CLASSIFIER = "classifier"
-KINDS = (CLASSIFIER, LINE_READER)
+KINDS = (CLASSIFIER, LINE_READER, GROUP_JUDGE)
+Spec = ModelSpec | LineNetSpec | GroupNetSpec
 
 
 @dataclass
 class Checkpoint:
     model: torch.nn.Module
-    model_spec: ModelSpec | LineNetSpec
+    model_spec: Spec
     meta: dict
     path: Path
 
@@ -79,7 +81,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(path: str | Path, model: torch.nn.Module, model_spec: ModelSpec | LineNetSpec, *,
+def save_checkpoint(path: str | Path, model: torch.nn.Module, model_spec: Spec, *,
                     train_config: dict | None = None, metrics: dict | None = None, history: list | None = None,
                     trainer_state: dict[str, torch.Tensor] | None = None, trainer_meta: dict | None = None,
                     extra: dict | None = None) -> Path:
@@ -137,12 +139,18 @@ def load_tensors(path: Path, expected_sha: str | None, what: str) -> dict[str, t
         raise DigitlabError(f"checkpoint {path.parent} is corrupt: cannot read {what} ({e})") from None
 
 
-def _spec_from_json(path: Path, meta: dict) -> ModelSpec | LineNetSpec:
+def _spec_from_json(path: Path, meta: dict) -> Spec:
     m = meta.get("model")
     kind = checkpoint_kind(meta) if isinstance(m, dict) else CLASSIFIER
     try:
         if kind == LINE_READER:
             spec = LineNetSpec(width=int(m["width"]), height=int(m["height"]), stride=int(m["stride"]))
+        elif kind == GROUP_JUDGE:
+            spec = GroupNetSpec(width=int(m["width"]), height=int(m["height"]), input_width=int(m["input_width"]))
+            if (spec.height, spec.input_width) != (GROUP_HEIGHT, GROUP_WIDTH):
+                raise DigitlabError(f"group judge {path} was made for {spec.height} x {spec.input_width} inputs; "
+                                    f"this digitlab reads {GROUP_HEIGHT} x {GROUP_WIDTH}")
+            return spec
         elif kind == CLASSIFIER:
             return ModelSpec(name=m["name"], spec=m["spec"], scale=float(m["scale"]), shift=float(m["shift"]))
         else:
@@ -158,6 +166,8 @@ def _spec_from_json(path: Path, meta: dict) -> ModelSpec | LineNetSpec:
 def _wrong_kind(path: Path, kind: str, want: str) -> DigitlabError:
     if want == LINE_READER:
         return DigitlabError(f"{path} is not a line reader (a digit classifier? train one with `digitlab train-lines`)")
+    if want == GROUP_JUDGE:
+        return DigitlabError(f"{path} is not a group judge (a {kind}? train one with `digitlab train-groups`)")
     return DigitlabError(f"{path} is a {kind}, not a digit classifier (give a run's best/ or last/ checkpoint)")
 
 
@@ -180,7 +190,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", kind: 
         detail = "; ".join(filter(None, [
             missing and f"missing {missing[:3]}", unexpected and f"unexpected {unexpected[:3]}",
             wrong and f"shape mismatch {wrong[:3]}"]))
-        what = spec.spec if isinstance(spec, ModelSpec) else f"{LINE_READER} width {spec.width}"
+        what = spec.spec if isinstance(spec, ModelSpec) else f"{spec.name} width {spec.width}"
         raise DigitlabError(f"checkpoint {path}: weights do not match the model spec {what!r} ({detail})")
     model.load_state_dict(weights)
     model = place_model(model, device).eval()

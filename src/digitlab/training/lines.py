@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..device import autocast, pick_device, resolve_precision
+from ..device import autocast
 from ..models.line_net import STRIDE, LineNet, LineNetSpec
 from ..recognition.line_reader import collate, load_line_reader, read_lines
-from ..runs.checkpoint import Checkpoint, read_meta, save_checkpoint
-from ..runs.split import make_split
+from ..runs.checkpoint import Checkpoint, save_checkpoint
+from .companion import start_companion
 from .line_examples import negative_examples, number_examples
 STRETCH = (0.8, 1.2)  # each training batch is made this much wider or narrower
 # numbers drawn in each gap style: the reader is asked about groups that touch or overlap
@@ -81,12 +81,8 @@ def train_line_reader(classifier: str | Path, out: str | Path, cfg: LinesConfig 
     """Train a line reader on numbers made from the training digits of `classifier` (a
     checkpoint) and write it to `out`; returns it. Figures go through `log`."""
     cfg = cfg or LinesConfig()
-    dev = pick_device(device)
-    precision = resolve_precision("auto", dev)
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    meta = read_meta(classifier)
-    split = make_split(meta.get("train_config") or {}, "cpu")
+    start = start_companion(classifier, cfg.seed, device)
+    dev, precision, rng, meta, split = start.device, start.precision, start.rng, start.meta, start.split
     digits, labels = split.x_train.squeeze(1), split.y_train
     t0 = time.perf_counter()
     inputs, texts = number_examples(cfg.numbers, digits, labels, cfg.seed, cfg.lengths, cfg.styles)

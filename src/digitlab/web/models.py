@@ -78,6 +78,7 @@ class ServedModel(BaseModel):
     parameters: int | None
     runtime: str | None
     line_reader: str | None = None  # its line reader for touching digits, if it has one
+    group_judge: str | None = None  # its group judge, if it has one
 
 
 def models_router(models: ModelSlots) -> APIRouter:
@@ -90,7 +91,7 @@ def models_router(models: ModelSlots) -> APIRouter:
             info = slot.get().info if slot.ready else {}
             rows.append({"name": name, "default": name == models.default, "ready": slot.ready, "error": slot.error,
                          "parameters": info.get("parameters"), "runtime": info.get("runtime"),
-                         "line_reader": info.get("line_reader")})
+                         "line_reader": info.get("line_reader"), "group_judge": info.get("group_judge")})
         return rows
 
     return router

@@ -15,6 +15,7 @@ class ModelInfo(BaseModel):
     path: str
     runtime: str
     line_reader: str | None = None  # the line reader that reads touching digits whole, if the model has one
+    group_judge: str | None = None  # the group judge that decides each stroke group, if the model has one
 
 
 class Health(BaseModel):

@@ -33,6 +33,7 @@ class ServeConfig:
     device: str | None = None
     runtime: str = "torch"
     lines: str | None = "auto"  # each model's line reader: "auto" (its run's own), a directory, or None
+    groups: str | None = "auto"  # each model's group judge: the same choices
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -84,7 +85,7 @@ def app_from_env() -> FastAPI:
     return_large_blocks_to_the_system()
     torch.set_num_threads(config.threads_per_worker)
     loaders = {name: partial(Predictor.load, path, device=config.device, runtime=config.runtime,
-                             lines=config.lines)
+                             lines=config.lines, groups=config.groups)
                for name, path in zip(model_names(config.models), config.models)}
     store = open_store(config.store) if config.store is not None else None
     return create_app(models=loaders, limits=config.limits, store=store)
