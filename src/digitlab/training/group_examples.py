@@ -16,6 +16,10 @@ the caller picks; the non-digits come from the generator's matching part.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 import torch
 from scipy import ndimage
@@ -62,13 +66,27 @@ def several_digits(digits: list[np.ndarray], rng: np.random.Generator) -> np.nda
 
 
 def group_examples(images: torch.Tensor, labels: torch.Tensor, counts: tuple[int, int, int], part: str,
-                   seed: int) -> tuple[np.ndarray, np.ndarray]:
+                   seed: int, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`counts` = (one digit, several, not a digit) groups as uint8 N x HEIGHT x WIDTH group
     inputs, and their classes; digits from `images` (uint8 N x 28 x 28) and `labels`,
-    non-digits from the generator's `part`."""
-    rng = np.random.default_rng([seed, 7])
+    non-digits from the generator's `part`. Drawn in `workers` processes (default: one per
+    core), a share of each class each, every share from its own seeded stream: the same
+    arguments give the same groups."""
     images = images.numpy() if torch.is_tensor(images) else np.asarray(images)
     labels = labels.numpy() if torch.is_tensor(labels) else np.asarray(labels)
+    workers = max(1, min(workers or os.cpu_count() or 1, sum(counts) // 2000 or 1))
+    shares = [tuple(int(c * (k + 1) // workers - c * k // workers) for c in counts) for k in range(workers)]
+    if workers == 1:
+        return _drawn_share(images, labels, shares[0], part, seed, 0)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        done = list(pool.map(_drawn_share, [images] * workers, [labels] * workers, shares, [part] * workers,
+                             [seed] * workers, range(workers)))
+    return np.concatenate([x for x, _ in done]), np.concatenate([y for _, y in done])
+
+
+def _drawn_share(images: np.ndarray, labels: np.ndarray, counts: tuple[int, int, int], part: str, seed: int,
+                 index: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng([seed, 7, index])
     inks: list[np.ndarray] = []
     classes: list[int] = []
     ones, several, nots = counts
@@ -86,11 +104,11 @@ def group_examples(images: torch.Tensor, labels: torch.Tensor, counts: tuple[int
         picks = rng.integers(len(images), size=int(rng.choice([2, 2, 2, 3, 3, 4])))
         inks.append(several_digits([images[k] for k in picks], rng))
         classes.append(SEVERAL)
-    shares = np.array(list(NOT_MIX.values()))
-    per_family = np.floor(shares / shares.sum() * nots).astype(int)
+    weights = np.array(list(NOT_MIX.values()))
+    per_family = np.floor(weights / weights.sum() * nots).astype(int)
     per_family[: nots - per_family.sum()] += 1
-    for family, n in zip(NOT_MIX, per_family):
-        for ink in draw_family(family, int(n), part, seed, images):
+    for family, n in zip(NOT_MIX, per_family):  # each share its own non-digits: the generator's seed differs
+        for ink in draw_family(family, int(n), part, seed * 1000 + index, images):
             if ink is not None and ink.max() > 0:
                 inks.append(ink)
                 classes.append(NOT)

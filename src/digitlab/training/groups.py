@@ -60,9 +60,11 @@ def calibrate(probs: np.ndarray, classes: np.ndarray, rate: float = REJECT_RATE)
 
 def train_group_judge(classifier: str | Path, out: str | Path, cfg: GroupsConfig | None = None,
                       device: str | None = None, progress: bool = True,
-                      log: Callable[[str], None] = print) -> Checkpoint:
+                      log: Callable[[str], None] = print,
+                      on_epoch_end: Callable[[dict], None] | None = None) -> Checkpoint:
     """Train a group judge on groups drawn from the training digits of `classifier` (a
-    checkpoint), calibrate it on groups from its validation digits and write it to `out`."""
+    checkpoint), calibrate it on groups from its validation digits and write it to `out`.
+    `on_epoch_end` gets each epoch's record, as the trainer's does."""
     cfg = cfg or GroupsConfig()
     start = start_companion(classifier, cfg.seed, device)
     dev, precision, rng, meta, split = start.device, start.precision, start.rng, start.meta, start.split
@@ -106,6 +108,8 @@ def train_group_judge(classifier: str | Path, out: str | Path, cfg: GroupsConfig
                         "seconds": time.perf_counter() - t_epoch})
         log(f"epoch {epoch + 1}/{cfg.epochs}: loss {total / len(batches):.4f}, validation groups judged right "
             f"{accuracy:.2%} ({time.perf_counter() - t_epoch:.0f} s)")
+        if on_epoch_end is not None:
+            on_epoch_end(history[-1])
     calibration = calibrate(probs, val_y)
     log(f"not-a-digit threshold {calibration['not_threshold']:.3f}: validation digit groups rejected "
         f"{calibration['val_digits_rejected']:.2%}, non-digits rejected {calibration['val_right']['not a digit']:.2%}")

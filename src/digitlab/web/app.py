@@ -31,8 +31,9 @@ from ..store import SampleStore
 from .body import image_from_request
 from .explain import explain_router
 from .limits import Limits
+from .live import Watcher
 from .metrics import ServiceMetrics, metrics_router
-from .models import ModelSlots, model_name, models_router
+from .models import Model, ModelSlots, model_name, models_router
 from .observe import ObserveRequests
 from .openapi import IMAGE_BODY, IMAGE_ROUTE_ERRORS, NO_MODEL, NOT_READY, errors
 from .bounded_read import read_within_limits
@@ -77,17 +78,18 @@ def api_router(models: ModelSlots, limits: Limits) -> APIRouter:
     @router.get("/model", response_model=ModelInfo, summary="The model being served (or the one named)",
                 responses=errors({404: NO_MODEL, 503: NOT_READY}))
     async def model(model: str | None = None) -> dict:
-        return models.get(model).info
+        return {**models.get(model).info, **models.slot(model).status()}
 
     return router
 
 
 def create_app(predictor: Predictor | None = None, *, load: Callable[[], Predictor] | None = None,
                limits: Limits = Limits(), store: SampleStore | None = None,
-               models: dict[str, Predictor | Callable[[], Predictor]] | None = None) -> FastAPI:
+               models: dict[str, Model] | None = None, watch: float = 0.0) -> FastAPI:
     """The app around a loaded `predictor` (tests), or around the one `load` returns,
     called as the server starts, before it accepts connections; or around several
-    `models` by name, loaded or load functions (`digitlab serve --model A --model B`).
+    `models` by name, loaded or load functions or sources (`digitlab serve --model A --model
+    B`). Sources are checked for a new checkpoint every `watch` seconds (0: never; live.py).
     Corrections go to `store`; without one the page offers none."""
     if sum(x is not None for x in (predictor, load, models)) != 1:
         raise ValueError("pass one of: a predictor, a load function, or models by name")
@@ -95,7 +97,8 @@ def create_app(predictor: Predictor | None = None, *, load: Callable[[], Predict
         models = {model_name(predictor.checkpoint.path): predictor}
     elif load is not None:
         models = {"model": load}
-    slots, metrics = ModelSlots(models), ServiceMetrics()
+    metrics = ServiceMetrics()
+    slots = ModelSlots(models, on_swap=lambda outcome: metrics.swaps.labels(outcome).inc())
     if slots.load_seconds is not None:
         metrics.load_seconds.set(slots.load_seconds)
 
@@ -105,10 +108,16 @@ def create_app(predictor: Predictor | None = None, *, load: Callable[[], Predict
             await anyio.to_thread.run_sync(slots.load)
             if slots.load_seconds is not None:
                 metrics.load_seconds.set(slots.load_seconds)
+        watcher = Watcher(slots.refresh, watch) if watch > 0 and slots.watched else None
+        if watcher is not None:
+            watcher.start()
         yield
+        if watcher is not None:
+            watcher.stop()
 
     app = FastAPI(title="digitlab", version=__version__, lifespan=lifespan,
                   description="Draw a digit or a number; a neural network trained on MNIST reads it.")
+    app.state.models = slots  # for whoever holds the app: tests swap models through it
     app.include_router(api_router(slots, limits))
     app.include_router(explain_router(slots, limits))
     app.include_router(models_router(slots))

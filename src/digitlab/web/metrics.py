@@ -35,6 +35,8 @@ class ServiceMetrics:
         self.readings = Counter("digitlab_readings", "Images read by POST /api/predict", registry=r)
         self.digits = Counter("digitlab_digits_read", "Digits found in the images read", registry=r)
         self.rejections = Counter("digitlab_rejections", "Readings flagged as not a digit (or no ink)", registry=r)
+        self.swaps = Counter("digitlab_model_swaps", "New checkpoints of a served model, swapped in or refused "
+                             "(live.py)", ["outcome"], registry=r)
         # the slowest worker's load: the figure that says how long a restart leaves the service short
         self.load_seconds = Gauge("digitlab_model_load_seconds", "Seconds to load and warm the model",
                                   multiprocess_mode="max", registry=r)

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from ..errors import DigitlabError
 from ..recognition.predictor import Predictor
+from .live import Source
 from .model_slot import ModelSlot
 
 RUN_CHECKPOINTS = ("best", "last")
@@ -34,18 +35,37 @@ def model_names(paths: list[str | Path]) -> list[str]:
     return names
 
 
+Model = Predictor | Callable[[], Predictor] | Source
+
+
 class ModelSlots:
-    def __init__(self, models: dict[str, Predictor | Callable[[], Predictor]]):
+    def __init__(self, models: dict[str, Model], on_swap: Callable[[str], None] = lambda outcome: None):
         if not models:
             raise ValueError("a server needs at least one model")
         self.loaders = {name: m for name, m in models.items() if not isinstance(m, Predictor)}
-        self.slots = {name: ModelSlot(m if isinstance(m, Predictor) else None) for name, m in models.items()}
+        self.slots = {name: ModelSlot(m if isinstance(m, Predictor) else None,
+                                      source=m if isinstance(m, Source) else None, on_swap=on_swap)
+                      for name, m in models.items()}
         self.default = next(iter(self.slots))
 
     def load(self) -> None:
-        """Load and warm the models given as load functions (blocking; failures kept per slot)."""
+        """Load and warm the models given as load functions or sources (blocking; failures
+        kept per slot)."""
         for name, load in self.loaders.items():
-            self.slots[name].load(load)
+            if isinstance(load, Source):
+                self.slots[name].load_source()
+            else:
+                self.slots[name].load(load)
+
+    def refresh(self) -> None:
+        """Swap in every watched model's new checkpoint, where there is one (live.py)."""
+        for slot in self.slots.values():
+            if slot.source is not None:
+                slot.refresh()
+
+    @property
+    def watched(self) -> bool:
+        return any(slot.source is not None for slot in self.slots.values())
 
     def slot(self, name: str | None = None) -> ModelSlot:
         if name is None:

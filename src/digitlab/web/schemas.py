@@ -16,6 +16,8 @@ class ModelInfo(BaseModel):
     runtime: str
     line_reader: str | None = None  # the line reader that reads touching digits whole, if the model has one
     group_judge: str | None = None  # the group judge that decides each stroke group, if the model has one
+    standin_for: str | None = None  # the checkpoint this stand-in serves for, until it is there (serve --standin)
+    training: dict | None = None  # what that checkpoint's run is training now (RUN/progress.json), if anything
 
 
 class Health(BaseModel):

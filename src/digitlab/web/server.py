@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import partial
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -41,6 +42,8 @@ class ServeConfig:
     log_format: str = "text"
     store: str | None = None  # the sample store's path or URL; None: --no-store
     limits: Limits = field(default_factory=Limits)
+    standin: str | None = None  # served for the first model while its checkpoint is missing or worse (live.py)
+    watch: float = 2.0  # seconds between checks for a new checkpoint of each model; 0: never
 
     @classmethod
     def from_json(cls, text: str) -> "ServeConfig":
@@ -79,16 +82,18 @@ def app_from_env() -> FastAPI:
     from ..recognition.predictor import Predictor
     from ..store import open_store
     from .app import create_app
+    from .live import Source
     from .models import model_names
 
     config = ServeConfig.from_json(os.environ[SETTINGS_ENV])
     return_large_blocks_to_the_system()
     torch.set_num_threads(config.threads_per_worker)
-    loaders = {name: partial(Predictor.load, path, device=config.device, runtime=config.runtime,
-                             lines=config.lines, groups=config.groups)
-               for name, path in zip(model_names(config.models), config.models)}
+    load = partial(Predictor.load, device=config.device, runtime=config.runtime, lines=config.lines,
+                   groups=config.groups)
+    sources = {name: Source(Path(path), load, Path(config.standin) if config.standin and i == 0 else None)
+               for i, (name, path) in enumerate(zip(model_names(config.models), config.models))}
     store = open_store(config.store) if config.store is not None else None
-    return create_app(models=loaders, limits=config.limits, store=store)
+    return create_app(models=sources, limits=config.limits, store=store, watch=config.watch)
 
 
 def serve(config: ServeConfig) -> None:

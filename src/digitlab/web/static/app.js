@@ -220,11 +220,28 @@ function modelQuery() {
   return select.value ? "&model=" + encodeURIComponent(select.value) : "";
 }
 
+// While a stand-in serves or the run trains, the footer says so and looks again every few
+// seconds: the server swaps in the better model by itself, and its name shows here.
+let modelTimer = null;
+
+function trainingText(t) {
+  if (!t || t.stage === "done") return "";
+  if (t.stage === "failed") return `training failed: ${t.detail}`;
+  const count = t.total ? ` ${t.done}/${t.total} ${t.unit}` : "";
+  return `training the ${t.stage}${count}` + (t.detail ? ` (${t.detail})` : "");
+}
+
 function describeModel() {
+  clearTimeout(modelTimer);
   fetch("/api/model?" + modelQuery().slice(1)).then((r) => r.json()).then((m) => {
     document.getElementById("model").textContent =
-      `${m.name}, ${m.parameters.toLocaleString()} parameters`;
-  }).catch(() => {});
+      `${m.name}, ${m.parameters.toLocaleString()} parameters` +
+      (m.standin_for ? ` (a quick stand-in until ${m.standin_for} is trained)` : "");
+    const training = trainingText(m.training);
+    document.getElementById("training").textContent = training;
+    document.getElementById("training").hidden = !training;
+    if (m.standin_for || (training && m.training.stage !== "failed")) modelTimer = setTimeout(describeModel, 3000);
+  }).catch(() => { modelTimer = setTimeout(describeModel, 5000); });
 }
 
 fetch("/api/models").then((r) => r.json()).then((models) => {
