@@ -22,7 +22,7 @@ from conftest import CHROMIUM_ARGS, free_port, png_bytes, serve_in_thread
 from digitlab.errors import DigitlabError
 from digitlab.recognition.group_judge import GROUPS_DIR
 from digitlab.recognition.predictor import Predictor
-from digitlab.runs.progress import read_progress, write_progress
+from digitlab.runs.progress import Progress, read_progress
 from digitlab.training.config import recipe
 from digitlab.training.full_run import STAGES, is_complete, train_full_run
 from digitlab.training.groups import GroupsConfig
@@ -78,8 +78,8 @@ def test_a_standin_serves_until_the_checkpoint_is_there_then_swaps_refuses_a_cor
     with TestClient(app) as client:
         info = client.get("/api/model").json()
         assert info["path"] == str(quick) and info["standin_for"] == str(target) and info["training"] is None
-        write_progress(run, "classifier", STAGES, 1, 6, "epochs", "val accuracy 0.9871")
-        assert client.get("/api/model").json()["training"]["done"] == 1
+        Progress(run, STAGES).update("classifier", state="training", done=1, total=6, unit="epochs")
+        assert client.get("/api/model").json()["training"]["stages"]["classifier"]["done"] == 1
         slots = app.state.models
         assert slots.refresh() is None and client.get("/api/model").json()["path"] == str(quick)  # nothing there yet
 
@@ -186,7 +186,8 @@ def test_the_page_shows_the_training_and_then_the_new_model_without_a_reload(tra
     run = tmp_path / "run"
     run.mkdir()
     target = run / "best"
-    write_progress(run, "classifier", STAGES, 2, 6, "epochs", "val accuracy 0.9890")
+    progress = Progress(run, STAGES)
+    progress.update("classifier", state="training", done=2, total=6, unit="epochs", detail="val accuracy 0.9890")
     app = create_app(models={"m": Source(target, partial(Predictor.load, warm=False), standin=quick)}, watch=0.3)
     quick_name = json.loads((quick / "model.json").read_text())["model"]["name"]
     new_name = json.loads((trained.best / "model.json").read_text())["model"]["name"]
@@ -199,11 +200,14 @@ def test_the_page_shows_the_training_and_then_the_new_model_without_a_reload(tra
             expect(page.locator("#model")).to_contain_text(quick_name)
             expect(page.locator("#model")).to_contain_text("stand-in")
             expect(page.locator("#training")).to_have_text("training the classifier 2/6 epochs (val accuracy 0.9890)")
-            write_progress(run, "group judge", STAGES, 1, 6, "epochs")
+            progress.update("group judge", state="training", done=1, total=6, unit="epochs")
+            expect(page.locator("#training")).to_have_text(
+                "training the classifier 2/6 epochs (val accuracy 0.9890), the group judge 1/6 epochs", timeout=15000)
+            progress.update("classifier", state="done")
             put(trained.best, target)
             expect(page.locator("#model")).to_contain_text(new_name, timeout=15000)
             expect(page.locator("#training")).to_have_text("training the group judge 1/6 epochs", timeout=15000)
-            write_progress(run, "done", STAGES)
+            progress.finish()
             page.reload()
             expect(page.locator("#training")).to_be_hidden()
             expect(page.locator("#model")).not_to_contain_text("stand-in")
@@ -219,11 +223,15 @@ def test_the_full_run_trains_each_stage_once_with_its_progress(tmp_path):
     best = train_full_run(run, progress=False, log=seen.append, cfg=cfg, groups=groups)
     assert best == run / "best" and (run / GROUPS_DIR / "model.json").exists()
     assert (best / "rejection.json").exists() and is_complete(run, cfg)
-    assert read_progress(run)["stage"] == "done"
-    assert sum(line.startswith("epoch") for line in seen) == 2 + 1  # the classifier's, then the judge's
+    found = read_progress(run)
+    assert found["state"] == "done" and all(s["state"] == "done" for s in found["stages"].values())
+    assert found["stages"]["classifier"]["done"] == 2 and found["stages"]["group judge"]["done"] == 1
+    # the classifier's epochs here, the judge's from its own process
+    assert sum(line.startswith("epoch") for line in seen) == 2
+    assert sum(line.startswith("group judge: epoch") for line in seen) == 1
     seen.clear()
     train_full_run(run, progress=False, log=seen.append, cfg=cfg, groups=groups)  # complete: nothing to train
-    assert not any(line.startswith("epoch") for line in seen)
+    assert not any("epoch" in line for line in seen)
     with pytest.raises(DigitlabError, match="cannot resume"):  # a run made with another config stays as it is
         train_full_run(run, progress=False, log=seen.append, cfg=replace(cfg, epochs=3, lr=1e-3), groups=groups)
-    assert read_progress(run)["stage"] == "failed" and "classifier" in read_progress(run)["detail"]
+    assert read_progress(run)["state"] == "failed" and "classifier" in read_progress(run)["detail"]

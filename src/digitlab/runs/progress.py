@@ -1,16 +1,20 @@
 """What a run is training now, in one small file beside its checkpoints
-(RUN/progress.json), written by the trainer of the full run (training/full_run.py) and read
-by the server (`/api/model`'s "training") and anyone watching.
+(RUN/progress.json), kept by the process that trains the run (training/full_run.py) and
+read by the server (`/api/model`'s "training") and anyone watching:
 
-{"stage": "classifier", "stages": ["classifier", "calibration", "group judge"], "done": 3,
- "total": 6, "unit": "epochs", "detail": "val accuracy 0.9912", "updated": 1764460000.0}
+{"state": "training", "detail": "", "updated": 1764460000.0,
+ "stages": {"classifier": {"state": "training", "done": 3, "total": 6, "unit": "epochs",
+                           "detail": "val accuracy 0.9912"},
+            "calibration": {"state": "waiting", ...}, "group judge": {"state": "training", ...}}}
 
-"stage" is "done" when everything is trained, "failed" (with "detail") when a stage raised.
+A stage's state is "waiting", "training" or "done"; the run's is "training", "done", or
+"failed" (with the reason in "detail").
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -19,10 +23,31 @@ from ..files import write_json_atomic
 PROGRESS_FILE = "progress.json"
 
 
-def write_progress(run: str | Path, stage: str, stages: list[str], done: int = 0, total: int = 0,
-                   unit: str = "", detail: str = "") -> None:
-    write_json_atomic(Path(run) / PROGRESS_FILE, {"stage": stage, "stages": stages, "done": done, "total": total,
-                                                   "unit": unit, "detail": detail, "updated": time.time()})
+class Progress:
+    """The run's progress file, written whole on every change (stages may report from
+    several threads)."""
+
+    def __init__(self, run: str | Path, stages: list[str]):
+        self.path = Path(run) / PROGRESS_FILE
+        self.state, self.detail = "training", ""
+        self.stages = {name: {"state": "waiting", "done": 0, "total": 0, "unit": "", "detail": ""} for name in stages}
+        self._lock = threading.Lock()
+        self._write()
+
+    def update(self, stage: str, **fields) -> None:
+        """Change a stage's fields (state, done, total, unit, detail)."""
+        with self._lock:
+            self.stages[stage].update(fields)
+            self._write()
+
+    def finish(self, state: str = "done", detail: str = "") -> None:
+        with self._lock:
+            self.state, self.detail = state, detail
+            self._write()
+
+    def _write(self) -> None:
+        write_json_atomic(self.path, {"state": self.state, "detail": self.detail, "updated": time.time(),
+                                      "stages": self.stages})
 
 
 def read_progress(run: str | Path) -> dict | None:

@@ -24,9 +24,12 @@ class CompanionStart:
     split: Split  # the classifier's training and validation digits
 
 
-def start_companion(classifier: str | Path, seed: int, device: str | None = None) -> CompanionStart:
+def start_companion(classifier: str | Path, seed: int, device: str | None = None,
+                    train_config: dict | None = None) -> CompanionStart:
+    """The start for a network beside `classifier`; with `train_config` (the classifier's, as
+    it will record it) the classifier need not exist yet: the split is made from the config."""
     dev = pick_device(device)
     torch.manual_seed(seed)
-    meta = read_meta(classifier)
+    meta = read_meta(classifier) if train_config is None else {"train_config": train_config}
     return CompanionStart(dev, resolve_precision("auto", dev), np.random.default_rng(seed), meta,
                           make_split(meta.get("train_config") or {}, "cpu"))

@@ -61,12 +61,14 @@ def calibrate(probs: np.ndarray, classes: np.ndarray, rate: float = REJECT_RATE)
 def train_group_judge(classifier: str | Path, out: str | Path, cfg: GroupsConfig | None = None,
                       device: str | None = None, progress: bool = True,
                       log: Callable[[str], None] = print,
-                      on_epoch_end: Callable[[dict], None] | None = None) -> Checkpoint:
+                      on_epoch_end: Callable[[dict], None] | None = None,
+                      train_config: dict | None = None) -> Checkpoint:
     """Train a group judge on groups drawn from the training digits of `classifier` (a
     checkpoint), calibrate it on groups from its validation digits and write it to `out`.
-    `on_epoch_end` gets each epoch's record, as the trainer's does."""
+    `on_epoch_end` gets each epoch's record, as the trainer's does. With `train_config` (the
+    classifier's), it trains while the classifier does: the split is made from the config."""
     cfg = cfg or GroupsConfig()
-    start = start_companion(classifier, cfg.seed, device)
+    start = start_companion(classifier, cfg.seed, device, train_config)
     dev, precision, rng, meta, split = start.device, start.precision, start.rng, start.meta, start.split
     t0 = time.perf_counter()
     x, y = group_examples(split.x_train.squeeze(1), split.y_train, (cfg.ones, cfg.several, cfg.nots), "train",

@@ -225,10 +225,11 @@ function modelQuery() {
 let modelTimer = null;
 
 function trainingText(t) {
-  if (!t || t.stage === "done") return "";
-  if (t.stage === "failed") return `training failed: ${t.detail}`;
-  const count = t.total ? ` ${t.done}/${t.total} ${t.unit}` : "";
-  return `training the ${t.stage}${count}` + (t.detail ? ` (${t.detail})` : "");
+  if (!t || t.state === "done") return "";
+  if (t.state === "failed") return `training failed: ${t.detail}`;
+  const busy = Object.entries(t.stages || {}).filter(([, s]) => s.state === "training").map(([name, s]) =>
+    `the ${name}` + (s.total ? ` ${s.done}/${s.total} ${s.unit}` : "") + (s.detail ? ` (${s.detail})` : ""));
+  return busy.length ? "training " + busy.join(", ") : "";
 }
 
 function describeModel() {
@@ -240,7 +241,7 @@ function describeModel() {
     const training = trainingText(m.training);
     document.getElementById("training").textContent = training;
     document.getElementById("training").hidden = !training;
-    if (m.standin_for || (training && m.training.stage !== "failed")) modelTimer = setTimeout(describeModel, 3000);
+    if (m.standin_for || (m.training && m.training.state === "training")) modelTimer = setTimeout(describeModel, 3000);
   }).catch(() => { modelTimer = setTimeout(describeModel, 5000); });
 }
 
