@@ -122,3 +122,26 @@ def test_identity_augmentation_is_a_no_op(mnist):
     x = mnist.test_images[:8].unsqueeze(1).float()
     cfg = AugmentConfig(rotation=0, width_shift=0, height_shift=0, shear=0, zoom=0)
     assert torch.equal(augment_batch(x, cfg, torch.Generator()), x)
+
+
+def test_generated_sets_are_drawn_once_per_key_and_drawn_again_when_their_file_is_bad(tmp_path, monkeypatch):
+    from digitlab.data import generated
+
+    monkeypatch.setenv("DIGITLAB_DATA", str(tmp_path))
+    calls = []
+
+    def make():
+        calls.append(1)
+        return {"x": np.arange(12, dtype=np.uint8).reshape(3, 4)}
+
+    first = generated.cached("demo", {"seed": 0}, [generated], make)
+    again = generated.cached("demo", {"seed": 0}, [generated], make)
+    assert len(calls) == 1 and np.array_equal(first["x"], again["x"])
+    generated.cached("demo", {"seed": 1}, [generated], make)  # another key: drawn
+    assert len(calls) == 2
+    files = sorted((tmp_path / "generated").glob("demo-*.npz"))
+    assert len(files) == 2
+    for f in files:
+        f.write_bytes(b"not an npz")
+    assert np.array_equal(generated.cached("demo", {"seed": 0}, [generated], make)["x"], first["x"])
+    assert len(calls) == 3

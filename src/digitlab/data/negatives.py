@@ -31,6 +31,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from ..errors import DigitlabError
+from .generated import cached
 from .mnist_style import normalize_ink
 
 CANVAS = 96
@@ -492,8 +493,20 @@ def negative_bank(n: int, part: str = "train", seed: int = 0, digits: np.ndarray
     if key not in _BANKS:
         while len(_BANKS) >= KEPT_BANKS:
             del _BANKS[next(iter(_BANKS))]
-        _BANKS[key] = _render_bank(n, part, seed, digits, families)
+        _BANKS[key] = _cached_bank(n, part, seed, digits, families, key[-1])
     return _BANKS[key]
+
+
+def _cached_bank(n: int, part: str, seed: int, digits, families: tuple[str, ...], digits_sha: str
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bank from the data directory's cache (generated.py), rendered once per seed."""
+    from . import mnist_style, negatives
+
+    found = cached("negatives", {"n": n, "part": part, "seed": seed, "families": list(families),
+                                 "digits": digits_sha}, [negatives, mnist_style],
+                   lambda: dict(zip(("images", "families"), (t.numpy() for t in _render_bank(n, part, seed, digits,
+                                                                                            families)))))
+    return torch.from_numpy(found["images"]), torch.from_numpy(found["families"])
 
 
 def _render_bank(n: int, part: str, seed: int, digits, families: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:

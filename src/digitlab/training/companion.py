@@ -24,12 +24,9 @@ class CompanionStart:
     split: Split  # the classifier's training and validation digits
 
 
-def start_companion(classifier: str | Path, seed: int, device: str | None = None,
-                    train_config: dict | None = None) -> CompanionStart:
-    """The start for a network beside `classifier`; with `train_config` (the classifier's, as
-    it will record it) the classifier need not exist yet: the split is made from the config."""
+def start_companion(classifier: str | Path, seed: int, device: str | None = None) -> CompanionStart:
     dev = pick_device(device)
     torch.manual_seed(seed)
-    meta = read_meta(classifier) if train_config is None else {"train_config": train_config}
+    meta = read_meta(classifier)
     return CompanionStart(dev, resolve_precision("auto", dev), np.random.default_rng(seed), meta,
                           make_split(meta.get("train_config") or {}, "cpu"))

@@ -5,10 +5,9 @@
   earlier run stopped, skipped when complete; then its "not a digit" calibration
   (RUN/best/rejection.json), so a server that switches to it does not compute it on its
   request path;
-- the group judge (RUN/groups), at the same time, in a process of its own: it needs the
-  classifier's split, not its weights, and two trainings on half the cores each finish
-  sooner than one after the other (a 2-core CPU runs one training's epoch only about 1.4
-  times faster on two threads than on one).
+- the group judge (RUN/groups). (Trained at the same time as the classifier, in a process
+  of its own on half the cores, the run was not done sooner: 412 s against 396 s to the full
+  model served in `make run`; the epochs of both took twice as long.)
 
 A quick stand-in (`quick_model`: the `fast` recipe, one epoch, into RUN/quick) is what a
 server reads with until RUN/best is better; `is_complete` says whether anything is left.
@@ -16,13 +15,8 @@ server reads with until RUN/best is better; `is_complete` says whether anything 
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
-
-import torch
 
 from ..device import pick_device
 from ..errors import DigitlabError
@@ -65,67 +59,6 @@ def quick_model(run: str | Path, progress: bool = True, log: Callable[[str], Non
     return out / "best"
 
 
-def _train_judge(run: Path, groups: "GroupsConfig", train_config: dict, device: str | None, threads: int,
-                 messages) -> None:
-    """The group judge's stage, in its own process: every line and epoch goes to `messages`."""
-    from .groups import train_group_judge
-
-    torch.set_num_threads(threads)
-    try:
-        train_group_judge(run / "best", run / GROUPS_DIR, groups, device=device, progress=False,
-                          log=lambda line: messages.put(("log", line)),
-                          on_epoch_end=lambda record: messages.put(("epoch", record)), train_config=train_config)
-    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises it
-        messages.put(("failed", f"{type(e).__name__}: {e}"))
-        return
-    messages.put(("done", None))
-
-
-class _JudgeStage:
-    """The group judge training in a child process, its messages relayed into the progress
-    and the log by a thread."""
-
-    def __init__(self, run: Path, groups: "GroupsConfig", train_config: dict, device: str | None, threads: int,
-                 progress: Progress, log: Callable[[str], None]):
-        context = multiprocessing.get_context("spawn")
-        self.messages = context.Queue()
-        self.outcome: tuple[str, str | None] = ("failed", "it stopped without a word")
-        self.process = context.Process(target=_train_judge, name="digitlab-group-judge",
-                                       args=(run, groups, train_config, device, threads, self.messages))
-        progress.update("group judge", state="training", total=groups.epochs, unit="epochs",
-                        detail="drawing its examples")
-        self.process.start()
-        self.relay = threading.Thread(target=self._relay, args=(progress, groups.epochs, log), daemon=True)
-        self.relay.start()
-
-    def _relay(self, progress: Progress, epochs: int, log: Callable[[str], None]) -> None:
-        while True:
-            try:
-                kind, body = self.messages.get(timeout=1.0)
-            except Exception:  # noqa: BLE001 - queue.Empty: see whether the child is gone
-                if not self.process.is_alive():
-                    return
-                continue
-            if kind == "log":
-                log(f"group judge: {body}")
-            elif kind == "epoch":
-                progress.update("group judge", done=body["epoch"], detail=f"val accuracy {body['val_accuracy']:.4f}")
-            else:
-                self.outcome = (kind, body)
-                return
-
-    def wait(self) -> None:
-        self.relay.join()
-        self.process.join()
-        if self.outcome[0] != "done":
-            raise DigitlabError(f"the group judge failed: {self.outcome[1]}")
-
-    def stop(self) -> None:
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(10)
-
-
 def train_full_run(run: str | Path, device: str | None = None, progress: bool = True,
                    log: Callable[[str], None] = print, cfg: TrainConfig | None = None,
                    groups: "GroupsConfig | None" = None) -> Path:
@@ -134,7 +67,7 @@ def train_full_run(run: str | Path, device: str | None = None, progress: bool = 
     replace the `default` recipe and the judge's defaults (tests train small ones)."""
     from ..recognition.rejection import rejection_threshold
     from ..runs.checkpoint import load_checkpoint
-    from .groups import GroupsConfig
+    from .groups import GroupsConfig, train_group_judge
     from .trainer import train
 
     run = Path(run)
@@ -142,16 +75,8 @@ def train_full_run(run: str | Path, device: str | None = None, progress: bool = 
     cfg = cfg or recipe(RECIPE)
     groups = groups or GroupsConfig()
     state = Progress(run, STAGES)
-    judge = None
     stage = STAGES[0]
-    threads = torch.get_num_threads()
     try:
-        if judge_beside(run / "best") is None:
-            half = max(1, (os.cpu_count() or 1) // 2)
-            judge = _JudgeStage(run, groups, cfg.to_json(), device, half, state, log)
-            torch.set_num_threads(half)
-        else:
-            state.update("group judge", state="done")
         done = _epochs_done(run)
         if done < cfg.epochs:
             state.update(stage, state="training", done=done, total=cfg.epochs, unit="epochs")
@@ -166,15 +91,14 @@ def train_full_run(run: str | Path, device: str | None = None, progress: bool = 
         log(f"'not a digit' threshold {threshold:.3f}")
         state.update(stage, state="done")
         stage = STAGES[2]
-        if judge is not None:
-            judge.wait()
-            state.update(stage, state="done", detail="")
+        if judge_beside(run / "best") is None:
+            state.update(stage, state="training", total=groups.epochs, unit="epochs", detail="drawing its examples")
+            train_group_judge(run / "best", run / GROUPS_DIR, groups, device=device, progress=progress, log=log,
+                              on_epoch_end=lambda r: state.update(STAGES[2], done=r["epoch"],
+                                                                  detail=f"val accuracy {r['val_accuracy']:.4f}"))
+        state.update(stage, state="done", detail="")
     except BaseException as e:
-        if judge is not None:
-            judge.stop()
         state.finish("failed", f"{stage}: {e or type(e).__name__}")
         raise
-    finally:
-        torch.set_num_threads(threads)
     state.finish("done")
     return run / "best"

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ..data.generated import cached, digest
 from ..data.negatives import draw_family
 from ..data.numbers import compose
 from ..data.wide_digits import draw_wide
@@ -82,6 +83,22 @@ def group_examples(images: torch.Tensor, labels: torch.Tensor, counts: tuple[int
         done = list(pool.map(_drawn_share, [images] * workers, [labels] * workers, shares, [part] * workers,
                              [seed] * workers, range(workers)))
     return np.concatenate([x for x, _ in done]), np.concatenate([y for _, y in done])
+
+
+def cached_group_examples(images: torch.Tensor, labels: torch.Tensor, counts: tuple[int, int, int], part: str,
+                          seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`group_examples`, kept in the data directory's cache (data/generated.py): drawn once
+    per seed and set of digits."""
+    from ..data import negatives, numbers, wide_digits
+    from ..recognition import group_judge
+    from . import group_examples as this
+
+    images = images.numpy() if torch.is_tensor(images) else np.asarray(images)
+    labels = labels.numpy() if torch.is_tensor(labels) else np.asarray(labels)
+    found = cached("groups", {"counts": list(counts), "part": part, "seed": seed, "digits": digest(images, labels)},
+                   [this, group_judge, negatives, numbers, wide_digits],
+                   lambda: dict(zip(("x", "y"), group_examples(images, labels, counts, part, seed))))
+    return found["x"], found["y"]
 
 
 def _drawn_share(images: np.ndarray, labels: np.ndarray, counts: tuple[int, int, int], part: str, seed: int,

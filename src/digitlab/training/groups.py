@@ -27,7 +27,7 @@ from ..models.group_net import CLASSES, NOT, GroupNetSpec
 from ..recognition.group_judge import judge_groups, load_group_judge
 from ..runs.checkpoint import Checkpoint, save_checkpoint
 from .companion import start_companion
-from .group_examples import group_examples
+from .group_examples import cached_group_examples
 
 REJECT_RATE = 0.002  # share of validation digit groups the not-a-digit threshold may reject (docs/writers.md)
 
@@ -61,19 +61,18 @@ def calibrate(probs: np.ndarray, classes: np.ndarray, rate: float = REJECT_RATE)
 def train_group_judge(classifier: str | Path, out: str | Path, cfg: GroupsConfig | None = None,
                       device: str | None = None, progress: bool = True,
                       log: Callable[[str], None] = print,
-                      on_epoch_end: Callable[[dict], None] | None = None,
-                      train_config: dict | None = None) -> Checkpoint:
+                      on_epoch_end: Callable[[dict], None] | None = None) -> Checkpoint:
     """Train a group judge on groups drawn from the training digits of `classifier` (a
     checkpoint), calibrate it on groups from its validation digits and write it to `out`.
-    `on_epoch_end` gets each epoch's record, as the trainer's does. With `train_config` (the
-    classifier's), it trains while the classifier does: the split is made from the config."""
+    `on_epoch_end` gets each epoch's record, as the trainer's does."""
     cfg = cfg or GroupsConfig()
-    start = start_companion(classifier, cfg.seed, device, train_config)
+    start = start_companion(classifier, cfg.seed, device)
     dev, precision, rng, meta, split = start.device, start.precision, start.rng, start.meta, start.split
     t0 = time.perf_counter()
-    x, y = group_examples(split.x_train.squeeze(1), split.y_train, (cfg.ones, cfg.several, cfg.nots), "train",
-                          cfg.seed)
-    val_x, val_y = group_examples(split.x_val.squeeze(1), split.y_val, (cfg.val_groups,) * 3, "val", cfg.seed + 1)
+    x, y = cached_group_examples(split.x_train.squeeze(1), split.y_train, (cfg.ones, cfg.several, cfg.nots),
+                                 "train", cfg.seed)
+    val_x, val_y = cached_group_examples(split.x_val.squeeze(1), split.y_val, (cfg.val_groups,) * 3, "val",
+                                         cfg.seed + 1)
     log(f"drew {len(x)} training groups and {len(val_x)} validation groups in {time.perf_counter() - t0:.0f} s")
 
     model = GroupNetSpec(width=cfg.width).build().to(dev).to(memory_format=torch.channels_last)
