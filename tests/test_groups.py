@@ -8,7 +8,6 @@ import pytest
 from PIL import Image, ImageDraw
 from sklearn.metrics import roc_auc_score
 
-from conftest import run_cli
 from digitlab.cli import main
 from digitlab.data.numbers import numbers
 from digitlab.errors import DigitlabError
@@ -115,8 +114,8 @@ def test_train_groups_cli_the_groups_option_and_checked_checkpoints(trained, tmp
     assert meta["model"]["kind"] == "group-judge" and 0 < meta["calibration"]["not_threshold"] <= 1
     assert group_judge.beside(tmp_path / "best") == out and group_judge.beside(trained.best) is None
     assert Predictor.load(trained.best, groups=out, warm=False).info["group_judge"] == str(out)
-    proc = run_cli("evaluate", trained.best, "--numbers", "--count", 10, "--groups", out, "--json")
-    assert proc.returncode == 0, proc.stderr
+    assert main(["evaluate", str(trained.best), "--numbers", "--count", "10", "--groups", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["numbers"] == 10
     with pytest.raises(DigitlabError, match="not a group judge"):
         load_group_judge(trained.best)
     del meta["calibration"]

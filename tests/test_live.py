@@ -217,8 +217,8 @@ def test_the_page_shows_the_training_and_then_the_new_model_without_a_reload(tra
 
 def test_the_full_run_trains_each_stage_once_with_its_progress(tmp_path):
     run = tmp_path / "run"
-    cfg = replace(recipe("default", subset=2000, epochs=2), negatives=None, degrade=None)
-    groups = GroupsConfig(ones=300, several=200, nots=300, epochs=1, val_groups=50)
+    cfg = replace(recipe("default", subset=1000, epochs=2), negatives=None, degrade=None)
+    groups = GroupsConfig(ones=200, several=150, nots=200, epochs=1, val_groups=40)
     seen = []
     best = train_full_run(run, progress=False, log=seen.append, cfg=cfg, groups=groups)
     assert best == run / "best" and (run / GROUPS_DIR / "model.json").exists()

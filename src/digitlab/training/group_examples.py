@@ -75,7 +75,8 @@ def group_examples(images: torch.Tensor, labels: torch.Tensor, counts: tuple[int
     arguments give the same groups."""
     images = images.numpy() if torch.is_tensor(images) else np.asarray(images)
     labels = labels.numpy() if torch.is_tensor(labels) else np.asarray(labels)
-    workers = max(1, min(workers or os.cpu_count() or 1, sum(counts) // 2000 or 1))
+    # a process per 20,000 groups at most: starting one costs seconds (it imports torch)
+    workers = max(1, min(workers or os.cpu_count() or 1, sum(counts) // 20000 or 1))
     shares = [tuple(int(c * (k + 1) // workers - c * k // workers) for c in counts) for k in range(workers)]
     if workers == 1:
         return _drawn_share(images, labels, shares[0], part, seed, 0)
