@@ -22,7 +22,7 @@ from skimage.morphology import skeletonize
 from ..device import autocast, pick_device, resolve_precision
 from ..errors import DigitlabError
 from ..models.group_net import CLASSES, HEIGHT, KIND, NOT, ONE, SEVERAL, WIDTH
-from ..runs.checkpoint import Checkpoint, load_checkpoint
+from ..runs.checkpoint import Checkpoint, beside as companion, load_checkpoint
 from .preprocess import Piece
 
 GROUPS_DIR = "groups"  # a run's group judge: <run>/groups beside <run>/best
@@ -115,5 +115,4 @@ class GroupJudge:
 
 def beside(checkpoint: str | Path) -> Path | None:
     """The group judge trained for a run's checkpoint (<run>/groups), if there is one."""
-    path = Path(checkpoint).parent / GROUPS_DIR
-    return path if (path / "model.json").exists() else None
+    return companion(checkpoint, GROUPS_DIR)

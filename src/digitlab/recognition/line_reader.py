@@ -26,7 +26,7 @@ from PIL import Image
 from ..data.mnist_style import to_mnist
 from ..device import autocast, pick_device, resolve_precision
 from ..models.line_net import BLANK, HEIGHT, KIND, STRIDE, LineNet
-from ..runs.checkpoint import Checkpoint, load_checkpoint
+from ..runs.checkpoint import Checkpoint, beside as companion, load_checkpoint
 from .preprocess import Digit, Piece
 from .segment import DigitGuess, span_box
 
@@ -142,8 +142,7 @@ class LineReader:
 
 def beside(checkpoint: str | Path) -> Path | None:
     """The line reader trained for a run's checkpoint (<run>/lines), if there is one."""
-    path = Path(checkpoint).parent / LINES_DIR
-    return path if (path / "model.json").exists() else None
+    return companion(checkpoint, LINES_DIR)
 
 
 def _guesses(piece: Piece, digits: list[LineDigit]) -> list[DigitGuess]:

@@ -281,7 +281,8 @@ def read_digits(pieces: list[Piece], classify: Callable[[np.ndarray], np.ndarray
     probs = classify(whole)
     scores = digit_scores(probs)  # the "not a digit" score the threshold is set on
     if judge is not None and split:
-        return _judged_groups(pieces, whole, probs, judge(pieces), classify, threshold, read_lines)[:MAX_DIGITS]
+        return _judged_groups(pieces, whole, probs, scores, judge(pieces), classify, threshold,
+                              read_lines)[:MAX_DIGITS]
     asked = [i for i, (p, score) in enumerate(zip(pieces, scores)) if split and _may_split(p, score, threshold)]
     lines = dict(enumerate(read_lines(pieces))) if read_lines and split else {}
     out: list[DigitGuess] = []
@@ -298,8 +299,8 @@ def read_digits(pieces: list[Piece], classify: Callable[[np.ndarray], np.ndarray
     return out[:MAX_DIGITS]
 
 
-def _judged_groups(pieces: list[Piece], whole: np.ndarray, probs: np.ndarray, decided: list[str],
-                   classify: Callable[[np.ndarray], np.ndarray], threshold: float,
+def _judged_groups(pieces: list[Piece], whole: np.ndarray, probs: np.ndarray, scores: np.ndarray,
+                   decided: list[str], classify: Callable[[np.ndarray], np.ndarray], threshold: float,
                    read_lines: Callable[[list[Piece]], list] | None) -> list[DigitGuess]:
     """Each group read as the judge decided. One digit: read whole. Not a digit: read whole,
     marked. Several: read by the line reader where it reads several, else split where the
@@ -308,7 +309,6 @@ def _judged_groups(pieces: list[Piece], whole: np.ndarray, probs: np.ndarray, de
     and lost 5 points of apart numbers: docs/writers.md.)"""
     several = [i for i, d in enumerate(decided) if d == "several"]
     lines = dict(zip(several, read_lines([pieces[i] for i in several]))) if read_lines and several else {}
-    scores = digit_scores(probs)
     out: list[DigitGuess] = []
     for i, (piece, image, p, decision) in enumerate(zip(pieces, whole, probs, decided)):
         one = [DigitGuess(Digit(image, piece.box), p, not_a_digit=decision == "not")]

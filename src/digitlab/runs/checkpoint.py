@@ -197,6 +197,13 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", kind: 
     return Checkpoint(model=model, model_spec=spec, meta=meta, path=path)
 
 
+def beside(checkpoint: str | Path, directory: str) -> Path | None:
+    """A network trained to work with a run's checkpoint (<run>/DIRECTORY, e.g. the line
+    reader's lines/ or the group judge's groups/), if there is one."""
+    path = Path(checkpoint).parent / directory
+    return path if (path / META).exists() else None
+
+
 def load_trainer_state(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     path = Path(path)
     meta = read_meta(path)

@@ -26,11 +26,14 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import DigitlabError
+from ..recognition.group_judge import GROUPS_DIR
+from ..recognition.line_reader import LINES_DIR
 from ..recognition.predictor import Predictor
-from ..runs.checkpoint import read_meta
+from ..runs.checkpoint import META, read_meta
 
 log = logging.getLogger("digitlab.web")
-WATCHED = ("model.json", "../groups/model.json", "../lines/model.json")  # beside the checkpoint: what reads with it
+# the checkpoint's own model.json, then those of what reads with it (its run's group judge and line reader)
+WATCHED = (META, f"../{GROUPS_DIR}/{META}", f"../{LINES_DIR}/{META}")
 
 
 @dataclass(frozen=True)
