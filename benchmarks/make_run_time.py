@@ -2,12 +2,14 @@
 200, with the quick stand-in) and until the full model serves (GET /api/model names the
 group judge, no stand-in, and the run's training is done). Stops `make run` after.
 
-    python benchmarks/make_run_time.py [--repo .] [--port 8765] [--runs 1]
+    python benchmarks/make_run_time.py [--repo .] [--port 8765] [--runs 1] [--fresh-data]
 
 Each run clones the repository's HEAD into a new temporary directory, so it pays for the
 set-up (a new .venv) as a new user does. Generated examples kept in the data directory
 (~/.cache/digitlab/generated) from an earlier run are read back, as they would be for a
-user; remove that folder to time a first run. The server listens on 127.0.0.1.
+user; `--fresh-data` gives each run an empty data directory of its own (DIGITLAB_DATA):
+MNIST unpacked and every generated example drawn, as on a first run. The server listens on
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -31,12 +33,13 @@ def _get(port: int, path: str):
         return None, None
 
 
-def time_once(repo: str, port: int, limit: float = 1200) -> dict:
+def time_once(repo: str, port: int, fresh_data: bool = False, limit: float = 1200) -> dict:
     where = tempfile.mkdtemp(prefix="digitlab-make-run.")
     subprocess.run(["git", "clone", "-q", repo, f"{where}/c"], check=True)
+    env = dict(os.environ, DIGITLAB_DATA=f"{where}/data") if fresh_data else None
     started = time.time()
     with open(f"{where}/make.log", "w") as log:
-        make = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=f"{where}/c", stdout=log,
+        make = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=f"{where}/c", stdout=log, env=env,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     ready = full = None
     info: dict = {}
@@ -68,8 +71,10 @@ def main() -> None:
     p.add_argument("--repo", default=".", help="the repository to clone (default: this one)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--fresh-data", action="store_true",
+                   help="an empty data directory per run: nothing unpacked or drawn before")
     args = p.parse_args()
-    results = [time_once(os.path.abspath(args.repo), args.port) for _ in range(args.runs)]
+    results = [time_once(os.path.abspath(args.repo), args.port, args.fresh_data) for _ in range(args.runs)]
     done = [r for r in results if r["ready_s"] is not None and r["full_s"] is not None]
     print(json.dumps({"runs": results, "median_ready_s": statistics.median(r["ready_s"] for r in done) if done else None,
                       "median_full_s": statistics.median(r["full_s"] for r in done) if done else None}, indent=2))

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -22,6 +23,8 @@ from conftest import CHROMIUM_ARGS, free_port, png_bytes, serve_in_thread
 from digitlab.errors import DigitlabError
 from digitlab.recognition.group_judge import GROUPS_DIR
 from digitlab.recognition.predictor import Predictor
+from digitlab.recognition.rejection import CALIBRATION, rejection_threshold
+from digitlab.runs.checkpoint import load_checkpoint
 from digitlab.runs.progress import Progress, read_progress
 from digitlab.training.config import recipe
 from digitlab.training.full_run import STAGES, is_complete, train_full_run
@@ -38,11 +41,14 @@ def quick(tmp_path_factory):
                  log=lambda s: None).best
 
 
-def put(checkpoint: Path, target: Path, corrupt: bool = False) -> None:
+def put(checkpoint: Path, target: Path, corrupt: bool = False, calibrated: bool = True) -> None:
     """Write a checkpoint at `target` as training does: whole, by a rename; `corrupt` flips
-    bytes of its weights (its model.json still names the old SHA-256)."""
+    bytes of its weights (its model.json still names the old SHA-256); `calibrated=False`
+    leaves out its "not a digit" calibration, as training writes it."""
     staged = target.parent / f".staged-{time.monotonic_ns()}"
     shutil.copytree(checkpoint, staged)
+    if not calibrated:
+        (staged / CALIBRATION).unlink(missing_ok=True)
     if corrupt:
         weights = staged / "weights.safetensors"
         data = bytearray(weights.read_bytes())
@@ -55,6 +61,11 @@ def put(checkpoint: Path, target: Path, corrupt: bool = False) -> None:
         shutil.rmtree(old)
     else:
         staged.rename(target)
+
+
+def calibrate(checkpoint: Path) -> None:
+    """What the full run does after the classifier: its "not a digit" calibration, written beside it."""
+    rejection_threshold(load_checkpoint(checkpoint, torch.device("cpu")), torch.device("cpu"))
 
 
 def images(mnist, count=12):
@@ -83,7 +94,9 @@ def test_a_standin_serves_until_the_checkpoint_is_there_then_swaps_refuses_a_cor
         slots = app.state.models
         assert slots.refresh() is None and client.get("/api/model").json()["path"] == str(quick)  # nothing there yet
 
-        put(trained.best, target)
+        put(trained.best, target, calibrated=False)
+        assert slots.refresh() is None and client.get("/api/model").json()["path"] == str(quick)  # its run calibrates it first
+        calibrate(target)
         slots.refresh()
         info = client.get("/api/model").json()
         assert info["path"] == str(target) and info["standin_for"] is None
@@ -205,6 +218,7 @@ def test_the_page_shows_the_training_and_then_the_new_model_without_a_reload(tra
                 "training the classifier 2/6 epochs (val accuracy 0.9890), the group judge 1/6 epochs", timeout=15000)
             progress.update("classifier", state="done")
             put(trained.best, target)
+            calibrate(target)
             expect(page.locator("#model")).to_contain_text(new_name, timeout=15000)
             expect(page.locator("#training")).to_have_text("training the group judge 1/6 epochs", timeout=15000)
             progress.finish()

@@ -15,10 +15,17 @@ until they change.
 
 A stand-in (`serve --standin`, `make run`'s quick model) is served while the checkpoint is
 missing, or less accurate on validation than the stand-in.
+
+While a run is training the checkpoint (RUN/progress.json says "training") and its "not a
+digit" calibration is not yet written for these weights, the swap waits for the run to write
+it: the server does not calibrate each epoch's best on the cores the training needs (in
+`make run` that cost the classifier 16 s over its 6 epochs). A checkpoint no run is training
+(`finetune --out`, a finished `train`) is calibrated on loading, as before.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -29,7 +36,9 @@ from ..errors import DigitlabError
 from ..recognition.group_judge import GROUPS_DIR
 from ..recognition.line_reader import LINES_DIR
 from ..recognition.predictor import Predictor
+from ..recognition.rejection import CALIBRATION
 from ..runs.checkpoint import META, read_meta
+from ..runs.progress import read_progress
 
 log = logging.getLogger("digitlab.web")
 # the checkpoint's own model.json, then those of what reads with it (its run's group judge and line reader)
@@ -50,6 +59,17 @@ class Source:
 
     def standin_better(self) -> bool:
         return self.standin is not None and _val_accuracy(self.standin) > _val_accuracy(self.path)
+
+    def awaits_calibration(self) -> bool:
+        """Whether the checkpoint's run is training and has not yet calibrated these weights."""
+        if (read_progress(self.path.parent) or {}).get("state") != "training":
+            return False
+        try:
+            key = read_meta(self.path).get("weights_sha256")
+            saved = json.loads((self.path / CALIBRATION).read_text())
+        except (DigitlabError, OSError, ValueError):
+            return True
+        return not isinstance(saved, dict) or saved.get("weights_sha256") != key
 
 
 def _val_accuracy(path: Path) -> float:

@@ -82,6 +82,8 @@ class ModelSlot:
             return None
         if self.serving is None and self._predictor is not None and self.source.standin_better():
             return None  # the stand-in stays until the checkpoint reads at least as well
+        if self.source.awaits_calibration():
+            return None  # its run calibrates it next (live.py)
         try:
             predictor = _warmed(self.source.load(path))
             if not math.isfinite(predictor.threshold):
