@@ -7,7 +7,9 @@
   request path;
 - the group judge (RUN/groups). (Trained at the same time as the classifier, in a process
   of its own on half the cores, the run was not done sooner: 412 s against 396 s to the full
-  model served in `make run`; the epochs of both took twice as long.)
+  model served in `make run`; the epochs of both took twice as long.) Its examples, though,
+  are drawn while the classifier trains, in a process at the lowest priority (`_draw_ahead`):
+  it takes the cycles the training leaves idle, and the judge reads them from the data cache.
 
 A quick stand-in (`quick_model`: the `fast` recipe, one epoch, into RUN/quick) is what a
 server reads with until RUN/best is better; `is_complete` says whether anything is left.
@@ -15,6 +17,8 @@ server reads with until RUN/best is better; `is_complete` says whether anything 
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -49,6 +53,39 @@ def is_complete(run: str | Path, cfg: TrainConfig | None = None) -> bool:
         and judge_beside(run / "best") is not None
 
 
+def _draw_ahead(train_config: dict, groups: "GroupsConfig", drawing) -> None:
+    """Draw the judge's examples into the data cache (the same call the judge makes, so the
+    same arrays), at the lowest priority: the classifier training beside it keeps the cores."""
+    from ..runs.split import make_split
+    from .groups import judge_examples
+
+    os.nice(19)
+    split = make_split(train_config, "cpu")
+    drawing.set()
+    judge_examples(split, groups)
+
+
+def _start_drawing_ahead(cfg: TrainConfig, groups: "GroupsConfig"):
+    context = multiprocessing.get_context("spawn")
+    drawing = context.Event()
+    process = context.Process(target=_draw_ahead, args=(cfg.to_json(), groups, drawing), name="draw-ahead")
+    process.start()
+    return process, drawing
+
+
+def _finish_drawing_ahead(ahead) -> None:
+    """Wait for the examples drawn ahead; a process still starting (a short training) is
+    stopped instead, and the judge draws them itself."""
+    if ahead is None:
+        return
+    process, drawing = ahead
+    if drawing.is_set():
+        process.join()
+    else:
+        process.terminate()
+        process.join()
+
+
 def quick_model(run: str | Path, progress: bool = True, log: Callable[[str], None] = print) -> Path:
     """RUN/quick/best, trained now (seconds) unless it is there."""
     from .trainer import train
@@ -76,8 +113,9 @@ def train_full_run(run: str | Path, device: str | None = None, progress: bool = 
     groups = groups or GroupsConfig()
     state = Progress(run, STAGES)
     stage = STAGES[0]
+    done = _epochs_done(run)
+    ahead = _start_drawing_ahead(cfg, groups) if done < cfg.epochs and judge_beside(run / "best") is None else None
     try:
-        done = _epochs_done(run)
         if done < cfg.epochs:
             state.update(stage, state="training", done=done, total=cfg.epochs, unit="epochs")
             train(cfg, run, resume=done > 0, device=device, progress=progress, log=log,
@@ -93,12 +131,15 @@ def train_full_run(run: str | Path, device: str | None = None, progress: bool = 
         stage = STAGES[2]
         if judge_beside(run / "best") is None:
             state.update(stage, state="training", total=groups.epochs, unit="epochs", detail="drawing its examples")
+            _finish_drawing_ahead(ahead)
             train_group_judge(run / "best", run / GROUPS_DIR, groups, device=device, progress=progress, log=log,
                               on_epoch_end=lambda r: state.update(STAGES[2], done=r["epoch"],
                                                                   detail=f"val accuracy {r['val_accuracy']:.4f}"))
         state.update(stage, state="done", detail="")
     except BaseException as e:
         state.finish("failed", f"{stage}: {e or type(e).__name__}")
+        if ahead is not None and ahead[0].is_alive():
+            ahead[0].terminate()
         raise
     state.finish("done")
     return run / "best"

@@ -26,6 +26,7 @@ from ..device import autocast
 from ..models.group_net import CLASSES, NOT, GroupNetSpec
 from ..recognition.group_judge import judge_groups, load_group_judge
 from ..runs.checkpoint import Checkpoint, save_checkpoint
+from ..runs.split import Split
 from .companion import start_companion
 from .group_examples import cached_group_examples
 
@@ -58,6 +59,16 @@ def calibrate(probs: np.ndarray, classes: np.ndarray, rate: float = REJECT_RATE)
             "val_digits_rejected": float((decided[classes != NOT] == NOT).mean())}
 
 
+def judge_examples(split: Split, cfg: GroupsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The judge's training groups (from the split's training digits) and its validation
+    groups (from the validation digits), drawn or read back from the data cache."""
+    x, y = cached_group_examples(split.x_train.squeeze(1), split.y_train, (cfg.ones, cfg.several, cfg.nots),
+                                 "train", cfg.seed)
+    val_x, val_y = cached_group_examples(split.x_val.squeeze(1), split.y_val, (cfg.val_groups,) * 3, "val",
+                                         cfg.seed + 1)
+    return x, y, val_x, val_y
+
+
 def train_group_judge(classifier: str | Path, out: str | Path, cfg: GroupsConfig | None = None,
                       device: str | None = None, progress: bool = True,
                       log: Callable[[str], None] = print,
@@ -69,10 +80,7 @@ def train_group_judge(classifier: str | Path, out: str | Path, cfg: GroupsConfig
     start = start_companion(classifier, cfg.seed, device)
     dev, precision, rng, meta, split = start.device, start.precision, start.rng, start.meta, start.split
     t0 = time.perf_counter()
-    x, y = cached_group_examples(split.x_train.squeeze(1), split.y_train, (cfg.ones, cfg.several, cfg.nots),
-                                 "train", cfg.seed)
-    val_x, val_y = cached_group_examples(split.x_val.squeeze(1), split.y_val, (cfg.val_groups,) * 3, "val",
-                                         cfg.seed + 1)
+    x, y, val_x, val_y = judge_examples(split, cfg)
     log(f"drew {len(x)} training groups and {len(val_x)} validation groups in {time.perf_counter() - t0:.0f} s")
 
     model = GroupNetSpec(width=cfg.width).build().to(dev).to(memory_format=torch.channels_last)
