@@ -3,7 +3,8 @@ forgetting MNIST?
 
 Writes N samples of data/personal_style.py's style (MNIST training digits turned a
 quarter to the left) into a fresh SQLite store under --work, then runs `digitlab
-finetune CKPT --store ... --out WORK/finetuned`, which prints MNIST test accuracy and
+finetune CKPT --store ... --out WORK/finetuned`, which prints MNIST validation accuracy (the
+checkpoint's own validation images; the test set is for `digitlab evaluate`) and
 held-out-sample accuracy before and after. docs/samples.md has the figures.
 
     python benchmarks/finetune_personal.py --model runs/default/best --samples 200 --work /tmp/personal

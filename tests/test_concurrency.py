@@ -223,3 +223,43 @@ def test_the_check_catches_answers_swapped_between_concurrent_requests(reader, c
     swapped = not_their_own([c.alone for c in cases], answers)
     assert swapped, "the check missed answers swapped between requests"
     assert all(a in {c.alone for c in cases} for a in answers)  # every answer was some image's own answer
+
+
+def test_a_flood_of_requests_past_the_timeout_keeps_threads_and_memory_bounded(reader, monkeypatch):
+    """Readings that outlive --timeout cannot be stopped, so they must not pile up: at most
+    READING_THREADS run at once, and one still queued when its request times out never runs
+    and lets its image go."""
+    from conftest import serve_in_thread
+    from digitlab.web import bounded_read
+    from digitlab.web.limits import Limits
+    from digitlab.web.model_slot import warm_up_image
+
+    started, release = [], threading.Event()
+
+    def stuck_read(data, detail=False):
+        started.append(1)
+        release.wait(120)  # a reading stuck far past the timeout
+        return real_read(data, detail)
+
+    app = create_app(reader, limits=Limits(timeout_s=0.3))  # warmed up before its readings get stuck
+    real_read = reader.read
+    monkeypatch.setattr(reader, "read", stuck_read)
+    image = warm_up_image()
+    with serve_in_thread(app) as url:
+        try:
+            with ThreadPoolExecutor(32) as pool:
+                codes = list(pool.map(lambda _: httpx.post(f"{url}/api/predict", content=image, headers=PNG,
+                                                           timeout=30).status_code, range(96)))
+            readers = [t for t in threading.enumerate() if t.name.startswith("digitlab-read")]
+            queued = [item for item in bounded_read.reading_pool()._work_queue.queue if item is not None]
+            assert codes == [503] * 96
+            assert len(started) == bounded_read.READING_THREADS  # the rest timed out in the queue and never ran
+            assert len(readers) == bounded_read.READING_THREADS
+            assert queued and all(item.future.cancelled() and item.args[1] == [] for item in queued)  # no image kept
+        finally:
+            release.set()
+            monkeypatch.setattr(reader, "read", real_read)
+        deadline = time.time() + 20
+        while httpx.post(f"{url}/api/predict", content=image, headers=PNG).status_code != 200 and time.time() < deadline:
+            time.sleep(0.1)
+        assert httpx.post(f"{url}/api/predict", content=image, headers=PNG).json()["number"] == real_read(image).number

@@ -77,16 +77,16 @@ def cmd_finetune(args) -> int:
         raise DigitlabError("--out must differ from the checkpoint: the one fine-tuned is kept as it is")
     check_output_dir(args.out, "the fine-tuned checkpoint", "model.json")  # before any work
     cfg = FinetuneConfig(steps=args.steps, lr=args.lr, mnist_batch=args.mnist_batch, sample_batch=args.sample_batch,
-                         holdout=args.holdout, seed=args.seed, test_images=args.test_images)
+                         holdout=args.holdout, seed=args.seed, val_images=args.val_images)
     with _open(args) as store:
         rows, location = store.samples(), store.location
     print(f"fine-tuning {args.checkpoint} on {len(rows)} samples from {location} mixed with MNIST training images "
           f"({cfg.steps} steps)")
     data = finetune_data(rows, cfg.holdout, cfg.seed, location)
     result = finetune(args.checkpoint, data, args.out, cfg, device=args.device)
-    print(f"MNIST test accuracy  {result.before['mnist_test']:.4f} -> {result.after['mnist_test']:.4f}  "
-          f"({args.test_images or 10000} test images)")
-    print(f"held-out samples     {result.before['held_out']:.4f} -> {result.after['held_out']:.4f}  "
+    print(f"MNIST validation accuracy  {result.before['mnist_val']:.4f} -> {result.after['mnist_val']:.4f}  "
+          f"({result.val_images} of the checkpoint's validation images)")
+    print(f"held-out samples           {result.before['held_out']:.4f} -> {result.after['held_out']:.4f}  "
           f"({result.held_out} held out, {result.trained_on} trained on)")
     print(f"fine-tuned checkpoint: {result.out}")
     return 0
@@ -123,7 +123,8 @@ def register(sub) -> None:
     p = add_command(sub, "finetune",
                     description="Continue training CKPT on the samples in the store mixed with MNIST training "
                                 "images (so MNIST is not forgotten), with a held-out part of the samples. Prints "
-                                "accuracy on the MNIST test set and on the held-out samples, before and after; "
+                                "accuracy on CKPT's own MNIST validation images (never trained on; the test set "
+                                "is left to `digitlab evaluate`) and on the held-out samples, before and after; "
                                 "writes an ordinary checkpoint to OUT.")
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint directory (e.g. runs/default/best)")
     p.add_argument("--store", default=DEFAULT_STORE, metavar="S", help=store_help)
@@ -138,7 +139,8 @@ def register(sub) -> None:
     p.add_argument("--holdout", type=float, default=defaults.holdout, metavar="F",
                    help=f"share of each label's samples held out to measure on (default {defaults.holdout:g})")
     p.add_argument("--seed", type=int, default=defaults.seed, help=f"random seed (default {defaults.seed})")
-    p.add_argument("--test-images", type=int, metavar="N", help="measure MNIST test accuracy on a stratified N of "
-                                                                 "the test images, for a quick run (default: all 10,000)")
+    p.add_argument("--val-images", type=int, metavar="N", help="measure MNIST accuracy on a stratified N of CKPT's "
+                                                                "validation images, for a quick run (default: all of "
+                                                                "them, 5,000 for the default split)")
     p.add_argument("--device", help="cpu or cuda[:N]")
     p.set_defaults(func=cmd_finetune)

@@ -25,7 +25,9 @@ def cmd_serve(args) -> int:
     config = ServeConfig(models=paths, device=args.device, runtime=args.runtime, **reader_choices(args),
                          host=args.host, port=args.port,
                          workers=args.workers, threads=args.threads, log_format=args.log_format, store=store,
-                         limits=Limits(args.max_image_bytes, args.max_pixels, args.timeout),
+                         limits=Limits(args.max_image_bytes, args.max_pixels, args.timeout,
+                                       samples_per_minute=args.samples_per_minute, max_samples=args.max_samples,
+                                       max_sample_bytes=args.max_sample_bytes),
                          standin=args.standin, watch=args.watch)
     if args.watch < 0:
         raise DigitlabError(f"--watch {args.watch}: give seconds between checks, or 0 for none")
@@ -74,6 +76,14 @@ def add_service_options(p: argparse.ArgumentParser) -> None:
                         "4096x4096, also the highest allowed); more: 422")
     p.add_argument("--timeout", type=float, default=limits.timeout_s, metavar="S",
                    help=f"seconds one image may take to read (default {limits.timeout_s:g}); longer: 503")
+    p.add_argument("--samples-per-minute", type=int, default=limits.samples_per_minute, metavar="N",
+                   help=f"corrections one client address may store per minute, per worker (default "
+                        f"{limits.samples_per_minute}); more: 429")
+    p.add_argument("--max-samples", type=int, default=limits.max_samples, metavar="N",
+                   help=f"most corrections the store keeps (default {limits.max_samples:,}); then 507")
+    p.add_argument("--max-sample-bytes", type=int, default=limits.max_sample_bytes, metavar="B",
+                   help=f"largest drawing stored as a correction, in bytes (default {limits.max_sample_bytes:,}); "
+                        "larger: 413")
     p.add_argument("--watch", type=float, default=2.0, metavar="S",
                    help="seconds between checks for a new checkpoint of each model (written again by training or "
                         "finetune, or its group judge appearing): verified, then swapped in between requests, "

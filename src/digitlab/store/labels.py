@@ -7,17 +7,16 @@ from ..errors import DigitlabError
 
 NOT_A_DIGIT = 10
 LABEL_NAMES = tuple(str(d) for d in range(10)) + ("not a digit",)
-_SPELLINGS = {"not a digit": NOT_A_DIGIT, "not-a-digit": NOT_A_DIGIT, "none": NOT_A_DIGIT, "10": NOT_A_DIGIT}
 
 
-def parse_label(text: str | int) -> int:
-    """0-9 for a digit, NOT_A_DIGIT for "not a digit" (also "none" or 10); anything else is refused."""
-    key = str(text).strip().lower()
-    if key.isdigit() and len(key) == 1:
-        return int(key)
-    if key in _SPELLINGS:
-        return _SPELLINGS[key]
-    raise DigitlabError(f"unknown label {str(text)[:40]!r}: give a digit 0-9 or 'not a digit'")
+def parse_label(text: str) -> int:
+    """A label exactly as the page shows it: one of the ten ASCII digits, or "not a digit".
+    Anything else is refused, "10" and other scripts' digits ("७") included: str.isdigit
+    would take those, and a correction stored under another label than the person chose
+    teaches finetune the wrong thing."""
+    if text in LABEL_NAMES:
+        return LABEL_NAMES.index(text)
+    raise DigitlabError(f"unknown label {text[:40]!r}: give one of the digits 0-9, or 'not a digit'")
 
 
 def label_name(label: int) -> str:

@@ -6,9 +6,14 @@ model saw and read rather than what a client claims it did. Store calls block (S
 a PostgreSQL round trip), so they run in a worker thread; a store that cannot be reached
 or written is a 503 naming it, and nothing already stored is touched. A server started
 with `--no-store` has no store: stats say so (the page hides its buttons) and POST is 404.
+A client posts at most `--samples-per-minute` (sample_quota.py), a drawing stored is at
+most `--max-sample-bytes`, and the store holds at most `--max-samples` (two workers
+writing at the same moment may each add the last one).
 """
 
 from __future__ import annotations
+
+import math
 
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -21,6 +26,7 @@ from .body import image_from_request
 from .limits import Limits
 from .models import ModelSlots
 from .openapi import IMAGE_BODY, errors
+from .sample_quota import ClientQuota
 from .bounded_read import read_within_limits
 
 NO_STORE = "the sample store is off (the server was started with --no-store)"
@@ -48,6 +54,7 @@ async def _in_thread(work, *args):
 
 def samples_router(models: ModelSlots, store: SampleStore | None, limits: Limits) -> APIRouter:
     router = APIRouter(prefix="/api/samples", tags=["samples"])
+    quota = ClientQuota(limits.samples_per_minute)
 
     def _store() -> SampleStore:
         if store is None:
@@ -63,7 +70,8 @@ def samples_router(models: ModelSlots, store: SampleStore | None, limits: Limits
                                    422: "an unknown label, a blank or unreadable image, or too many pixels",
                                    503: "the store cannot be reached or written, or the model is not loaded"}))
     async def add_sample(request: Request, label: str = Query(
-            ..., description='the right answer: a digit 0-9, or "not a digit"'), model: str | None = None) -> dict:
+            ..., description='the right answer, as the page shows it: one of "0" to "9", or "not a digit"'),
+            model: str | None = None) -> dict:
         """The image goes in the same three forms as /api/predict; the label in the query, and
         `model` names the model that read it (default: the server's first)."""
         target = _store()
@@ -71,8 +79,19 @@ def samples_router(models: ModelSlots, store: SampleStore | None, limits: Limits
             value = parse_label(label)
         except DigitlabError as e:
             raise HTTPException(422, str(e)) from None
+        wait = quota.take(request.client.host if request.client else "")
+        if wait > 0:
+            raise HTTPException(429, f"this client stored {limits.samples_per_minute} samples in the last minute "
+                                     f"(--samples-per-minute); try again in {math.ceil(wait)} s",
+                                headers={"Retry-After": str(math.ceil(wait))})
         predictor = models.get(model)
         data, _ = await image_from_request(request, limits)
+        if len(data) > limits.max_sample_bytes:
+            raise HTTPException(413, f"a drawing to store may have at most {limits.max_sample_bytes:,} bytes "
+                                     f"(--max-sample-bytes), this one has {len(data):,}")
+        if await _in_thread(target.count) >= limits.max_samples:
+            raise HTTPException(507, f"the sample store holds {limits.max_samples:,} samples already "
+                                     "(--max-samples): export and clear it, or raise the limit")
         sample = await read_within_limits(sample_from_drawing, data, limits, predictor, value, model or models.default)
         sample_id = await _in_thread(target.add, sample)
         total = await _in_thread(target.count)

@@ -96,7 +96,8 @@ document.getElementById("file").addEventListener("change", (e) => {
 function schedule(delay) {
   clearTimeout(timer);
   timer = setTimeout(() => {
-    if (!strokes.length) { show(null); insideFollows(null, null); return; }
+    // a reading still in flight is for strokes that are gone: its answer must not show
+    if (!strokes.length) { sequence++; show(null); insideFollows(null, null); return; }
     fromCanvas = true;
     send({method: "POST", headers: {"Content-Type": "application/json"},
           body: JSON.stringify({image: canvas.toDataURL("image/png")})});
@@ -108,9 +109,14 @@ async function send(init) {
   lastImage = init;
   try {
     const response = await fetch("/api/predict?detail=true" + modelQuery(), init);
-    const body = await response.json();
+    // an error from a proxy in front of the server may not be JSON
+    const body = await response.json().catch(() => ({}));
     if (mine !== sequence) return;
-    if (!response.ok) { show(null, body.detail || response.statusText); insideFollows(null, init); return; }
+    if (!response.ok) {
+      show(null, body.detail || `the server answered ${response.status} ${response.statusText}`.trim());
+      insideFollows(null, init);
+      return;
+    }
     show(body);
     insideFollows(body, init);
   } catch (err) {
@@ -138,6 +144,7 @@ function show(result, error) {
   drawBoxes(result && fromCanvas ? result.digits : []);
   statusEl.textContent = error || "";
   numberEl.className = "number";
+  numberEl.title = "";
   if (!result || result.number === null) {
     numberEl.classList.add("empty");
     numberEl.textContent = result ? "no ink" : "draw something";
@@ -150,7 +157,6 @@ function show(result, error) {
     statusEl.textContent = result.reason;
   } else {
     numberEl.textContent = result.number;
-    numberEl.title = "";
   }
   for (const d of result.digits) {
     const row = document.createElement("div");
