@@ -33,15 +33,16 @@ def cmd_serve(args) -> int:
         raise DigitlabError(f"--watch {args.watch}: give seconds between checks, or 0 for none")
     if args.workers < 1 or (args.threads is not None and args.threads < 1):
         raise DigitlabError(f"--workers and --threads must be at least 1, not {args.workers} and {args.threads}")
-    if store is not None:  # made (or migrated) once here, so a bad store stops the server before it starts
-        with open_store(store) as opened:
-            store_note = f"corrections to {opened.location} ({opened.count()} so far)"
     # checked (and their rejection thresholds cached) once here; then each worker loads them. With
-    # a stand-in, the first model may come later: the stand-in is checked instead, while it is missing
+    # a stand-in, the first model may come later: the stand-in is checked instead, while it is missing.
+    # Before the store, so a mistyped --model leaves no samples.db behind
     for path in paths:
         if path == paths[0] and args.standin and not (Path(path) / "model.json").exists():
             path = args.standin
         load_predictor(path, args)
+    if store is not None:  # made (or migrated) once here, so a bad store stops the server before it starts
+        with open_store(store) as opened:
+            store_note = f"corrections to {opened.location} ({opened.count()} so far)"
     served = paths[0] if len(paths) == 1 else ", ".join(f"{p} as {n!r}" for n, p in zip(names, paths))
     print(f"serving {served} on http://{args.host}:{args.port}/ with {args.workers} worker(s), "
           f"{config.threads_per_worker} thread(s) each  (API docs at /docs, metrics at /metrics; Ctrl-C stops)",
