@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -28,6 +29,7 @@ from PIL import Image
 from conftest import png_bytes
 from digitlab.data.numbers import numbers
 from digitlab.recognition.predictor import Predictor
+from digitlab.store import label_name, open_store
 from digitlab.web.app import create_app
 
 PNG = {"content-type": "image/png"}
@@ -108,13 +110,13 @@ def post_over_http(base: str, image: bytes) -> tuple:
         return answer_of(e.code, e.read().decode())
 
 
-def logged_reads(log_path: str, expected: int, wait_s: float = 10) -> list[dict]:
-    """The /api/predict lines of a JSON request log, once there are `expected` of them (a
+def logged_reads(log_path: str, expected: int, wait_s: float = 10, route: str = "/api/predict") -> list[dict]:
+    """The lines of a JSON request log for `route`, once there are `expected` of them (a
     worker writes the line just after it sends the answer) or `wait_s` has passed."""
     deadline = time.time() + wait_s
     while True:
         lines = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.startswith("{")]
-        reads = [x for x in lines if x["logger"] == "digitlab.access" and x["route"] == "/api/predict"]
+        reads = [x for x in lines if x["logger"] == "digitlab.access" and x["route"] == route]
         if len(reads) >= expected or time.time() > deadline:
             return reads
         time.sleep(0.05)
@@ -187,14 +189,30 @@ def test_one_process_gives_each_of_many_different_images_read_at_once_its_own_an
     assert counting.most >= 2, counting.most  # the reads did overlap: the test tested something
 
 
-def test_two_workers_give_each_of_many_different_images_sent_at_once_its_own_answer(reader, cases):
+def store_over_http(base: str, item: tuple[bytes, str]) -> tuple[int, dict]:
+    image, label = item
+    request = urllib.request.Request(f"{base}/api/samples?label={urllib.parse.quote(label)}", data=image,
+                                     headers=PNG)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, {"detail": e.read().decode()}
+
+
+def test_two_workers_give_each_of_many_different_images_sent_at_once_its_own_answer(reader, cases, tmp_path):
     """`digitlab serve --workers 2` on 127.0.0.1, every image sent twice from 16 threads in a
     shuffled order: each answer is the one its image got alone from the same server (which is
     the one the reader gives in this process), and both worker processes answered (the JSON
-    request log names each line's pid)."""
+    request log names each line's pid). Then every image is stored as a correction, again
+    from 16 threads: both workers write to the one SQLite file at once, and the store holds
+    every sample once, with its own label, drawing and reading."""
+    store = tmp_path / "samples.db"
     try:
-        server = live_server().start_server(str(reader.checkpoint.path), workers=2, wait_s=120,
-                                            extra=("--host", "127.0.0.1", "--no-store", "--log-format", "json"))
+        server = live_server().start_server(
+            str(reader.checkpoint.path), workers=2, wait_s=120,
+            extra=("--host", "127.0.0.1", "--store", str(store), "--samples-per-minute", "10000",
+                   "--log-format", "json"))
     except SystemExit as e:  # how live_server reports a server that stopped or never got ready
         pytest.fail(str(e))
     try:
@@ -204,6 +222,10 @@ def test_two_workers_give_each_of_many_different_images_sent_at_once_its_own_ans
         with ThreadPoolExecutor(16) as pool:
             answers = list(pool.map(post, [cases[i].image for i in order]))
         reads = logged_reads(server.log_path, 3 * len(cases))
+        corrections = [(cases[i].image, "not a digit" if k % 11 == 0 else str(k % 10)) for k, i in enumerate(order)]
+        with ThreadPoolExecutor(16) as pool:
+            stored = list(pool.map(partial(store_over_http, server.base), corrections))
+        writes = logged_reads(server.log_path, len(corrections), route="/api/samples")
     finally:
         server.stop()
     assert alone == [c.alone for c in cases]
@@ -211,6 +233,16 @@ def test_two_workers_give_each_of_many_different_images_sent_at_once_its_own_ans
     assert not swapped, f"{len(swapped)} of {len(answers)} answers differ:\n" + "\n".join(swapped[:5])
     assert len(reads) == 3 * len(cases) and {x["status"] for x in reads} == {200}
     assert len({x["pid"] for x in reads}) == 2, reads[-5:]
+
+    assert [status for status, _ in stored] == [201] * len(corrections), [b for s, b in stored if s != 201][:3]
+    assert len({x["pid"] for x in writes}) == 2, writes[-5:]  # both workers wrote
+    with open_store(store, create=False) as back:
+        samples = {s.id: s for s in back.samples()}
+    assert sorted(samples) == sorted(body["id"] for _, body in stored)  # each once, none lost
+    for (image, label), (_, body), i in zip(corrections, stored, order):
+        sample = samples[body["id"]]
+        assert (sample.drawing, label_name(sample.label), body["label"]) == (image, label, label)
+        assert sample.reading == body["reading"] == alone[i][0]  # read as that image alone reads
 
 
 def test_the_check_catches_answers_swapped_between_concurrent_requests(reader, cases):

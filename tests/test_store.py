@@ -4,6 +4,7 @@ stats, four writer processes at once; the API and CLI on bad input and a broken 
 import csv
 import multiprocessing
 import uuid
+from datetime import datetime, timezone
 
 import numpy as np
 import pytest
@@ -39,7 +40,9 @@ def test_store_reads_back_exports_and_counts(location, mnist, tmp_path, capsys):
     made = [_sample(mnist, k) for k in range(12)] + [_sample(mnist, 12, NOT_A_DIGIT)]
     with open_store(location) as store:
         assert store.schema_version() == SCHEMA_VERSION
+        started = datetime.now(timezone.utc)
         ids = [store.add(s) for s in made]
+        ended = datetime.now(timezone.utc)
     assert ids == sorted(ids) and len(set(ids)) == len(made)
     with open_store(location, create=False) as store:  # a new connection: it was really written
         back, stats = store.samples(), store.stats()
@@ -48,7 +51,9 @@ def test_store_reads_back_exports_and_counts(location, mnist, tmp_path, capsys):
         assert (got.label, got.drawing, got.reading, got.model, got.weights_sha256) == \
                (want.label, want.drawing, want.reading, want.model, want.weights_sha256)
         assert np.array_equal(got.pixels, want.pixels) and got.confidence == pytest.approx(want.confidence)
-        assert got.created is not None
+        # stored as UTC; SQLite keeps no time zone, so its times come back naive
+        created = got.created if got.created.tzinfo else got.created.replace(tzinfo=timezone.utc)
+        assert started <= created <= ended, (started, got.created, ended)
     expected = {str(d): sum(s.label == d for s in made) for d in range(10)} | {"not a digit": 1}
     assert stats == expected and sum(stats.values()) == 13
 
@@ -156,3 +161,49 @@ def test_the_cli_names_a_store_it_cannot_use(tmp_path):
     assert main(["samples", "list", "--store", str(tmp_path / "missing.db")]) == 2
     with pytest.raises(StoreError, match="a-file is a file, not a directory"):
         open_store(tmp_path / "a-file" / "samples.db")
+
+
+def test_a_corrupt_file_and_a_malformed_row_are_named_and_nothing_is_changed(mnist, tmp_path, capsys):
+    """A file that is not a database, one cut short, and a row another program wrote wrong:
+    each is a one-line error naming the store (and the row), never a traceback, and the file
+    is left as it was for its owner to look at."""
+    def refused(store, *fragments, command=("samples", "list")):
+        assert main([*command, "--store", str(store)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("digitlab: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+        for fragment in fragments:
+            assert fragment in err, (fragment, err)
+
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"these are not the bytes of a database\n" * 200)
+    before = garbage.read_bytes()
+    with pytest.raises(StoreError, match="cannot open the sample store .*garbage.db: file is not a database"):
+        open_store(garbage)
+    refused(garbage, str(garbage), "not a database")
+    assert garbage.read_bytes() == before
+
+    good = tmp_path / "good.db"
+    with open_store(good) as store:
+        for k in range(300):
+            store.add(_sample(mnist, k))
+    cut = tmp_path / "cut.db"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # a copy interrupted half-way
+    refused(cut, str(cut), "malformed")
+
+    engine = create_engine(f"sqlite:///{good}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE samples SET pixels = x'00ff' WHERE id = 7")
+    engine.dispose()
+    with pytest.raises(StoreError, match="sample 7 in .*good.db is malformed"):
+        open_store(good).samples()
+    refused(good, "sample 7", "malformed")
+    refused(good, "sample 7", command=("samples", "export", "--out", str(tmp_path / "export")))
+    assert not (tmp_path / "export").exists()  # nothing half-exported
+    assert main(["samples", "stats", "--store", str(good), "--json"]) == 0  # counting needs no pixels
+    assert '"total": 300' in capsys.readouterr().out
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE samples SET pixels = (SELECT pixels FROM samples WHERE id = 1) WHERE id = 7")
+        conn.exec_driver_sql("UPDATE samples SET created = 'the day before yesterday' WHERE id = 9")
+    engine.dispose()
+    with pytest.raises(StoreError, match="good.db has a malformed row"):
+        open_store(good).samples()

@@ -36,6 +36,10 @@ class StoreError(DigitlabError):
     """The sample store cannot be reached, opened or written (the web API answers 503)."""
 
 
+class StoreFull(StoreError):
+    """The store holds as many samples as it may (the web API answers 507)."""
+
+
 @dataclass(frozen=True)
 class Sample:
     label: int  # 0-9, or labels.NOT_A_DIGIT
@@ -109,8 +113,10 @@ class SampleStore:
         except (SQLAlchemyError, OSError) as e:
             raise StoreError(f"cannot {action} the sample store {self.location}: {_reason(e)}") from None
 
-    def add(self, sample: Sample) -> int:
-        """Store a sample in its own transaction; returns its id."""
+    def add(self, sample: Sample, limit: int | None = None) -> int:
+        """Store a sample in its own transaction; returns its id. With `limit`, a store that
+        holds that many samples already refuses it (StoreFull); two writers at the same
+        moment may each add the last one."""
         pixels = np.ascontiguousarray(sample.pixels, dtype=np.uint8)
         if pixels.shape != (28, 28):
             raise ValueError(f"a sample's pixels are 28 x 28, not {pixels.shape}")
@@ -119,6 +125,8 @@ class SampleStore:
                    confidence=sample.confidence, rejected=int(sample.rejected), model=sample.model,
                    weights_sha256=sample.weights_sha256)
         with self._guard("write to"), self.engine.begin() as conn:
+            if limit is not None and conn.execute(select(func.count()).select_from(samples)).scalar_one() >= limit:
+                raise StoreFull(f"the sample store {self.location} holds {limit:,} samples already")
             return int(conn.execute(insert(samples).values(**row).returning(samples.c.id)).scalar_one())
 
     def stats(self) -> dict[str, int]:
@@ -137,11 +145,23 @@ class SampleStore:
         if limit is not None:
             query = query.limit(limit)
         with self._guard("read"), self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [Sample(label=r["label"], drawing=bytes(r["drawing"]),
-                       pixels=np.frombuffer(bytes(r["pixels"]), np.uint8).reshape(28, 28), reading=r["reading"],
-                       confidence=r["confidence"], rejected=bool(r["rejected"]), model=r["model"],
-                       weights_sha256=r["weights_sha256"], id=r["id"], created=r["created"]) for r in rows]
+            try:
+                rows = conn.execute(query).mappings().all()
+            except (ValueError, TypeError) as e:  # a value the column's type cannot take (SQLite keeps any)
+                raise StoreError(f"the sample store {self.location} has a malformed row ({e}); find it with "
+                                 "the database's own tools, then fix or delete it") from None
+        return [self._sample(r) for r in rows]
+
+    def _sample(self, r) -> Sample:
+        pixels = r["pixels"]
+        if not isinstance(pixels, (bytes, memoryview)) or len(pixels) != 28 * 28 or \
+                not isinstance(r["drawing"], (bytes, memoryview)):
+            raise StoreError(f"sample {r['id']} in {self.location} is malformed: its pixels are not 784 bytes "
+                             "(28 x 28) or its drawing is not an image; fix or delete that row")
+        return Sample(label=r["label"], drawing=bytes(r["drawing"]),
+                      pixels=np.frombuffer(bytes(pixels), np.uint8).reshape(28, 28), reading=r["reading"],
+                      confidence=r["confidence"], rejected=bool(r["rejected"]), model=r["model"],
+                      weights_sha256=r["weights_sha256"], id=r["id"], created=r["created"])
 
     def schema_version(self) -> int:
         with self._guard("read"), self.engine.connect() as conn:

@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from ..errors import DigitlabError
-from ..store import SampleStore, StoreError, label_name, parse_label
+from ..store import SampleStore, StoreError, StoreFull, label_name, parse_label
 from ..store.capture import sample_from_drawing
 from .body import image_from_request
 from .limits import Limits
@@ -48,6 +48,8 @@ class SampleStats(BaseModel):
 async def _in_thread(work, *args):
     try:
         return await anyio.to_thread.run_sync(work, *args)
+    except StoreFull as e:
+        raise HTTPException(507, f"{e} (--max-samples): export and clear it, or raise the limit") from None
     except StoreError as e:
         raise HTTPException(503, str(e)) from None
 
@@ -89,11 +91,8 @@ def samples_router(models: ModelSlots, store: SampleStore | None, limits: Limits
         if len(data) > limits.max_sample_bytes:
             raise HTTPException(413, f"a drawing to store may have at most {limits.max_sample_bytes:,} bytes "
                                      f"(--max-sample-bytes), this one has {len(data):,}")
-        if await _in_thread(target.count) >= limits.max_samples:
-            raise HTTPException(507, f"the sample store holds {limits.max_samples:,} samples already "
-                                     "(--max-samples): export and clear it, or raise the limit")
         sample = await read_within_limits(sample_from_drawing, data, limits, predictor, value, model or models.default)
-        sample_id = await _in_thread(target.add, sample)
+        sample_id = await _in_thread(target.add, sample, limits.max_samples)
         total = await _in_thread(target.count)
         return {"id": sample_id, "label": label_name(value), "reading": sample.reading, "total": total}
 
