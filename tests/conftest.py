@@ -3,7 +3,8 @@ import os
 import socket
 import threading
 import time
-from contextlib import contextmanager
+import traceback
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import replace
 import subprocess
 import sys
@@ -41,7 +42,12 @@ def reader(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _seeded():
+    """Each test starts from seed 0 and leaves torch's thread count as it found it (a worker's
+    app sets its own)."""
+    threads = torch.get_num_threads()
     torch.manual_seed(0)
+    yield
+    torch.set_num_threads(threads)
 
 
 def boxes_over_their_digits(predictor, made) -> list[bool]:
@@ -60,11 +66,37 @@ def boxes_over_their_digits(predictor, made) -> list[bool]:
     return hits
 
 
-def run_cli(*args, env=None, timeout=300):
-    """Run `digitlab ARGS` in a subprocess, as a user would; returns the CompletedProcess."""
-    full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "digitlab", *map(str, args)], capture_output=True, text=True,
-                          env=full_env, timeout=timeout)
+def run_cli(*args, env=None, timeout=300, program=False):
+    """Run `digitlab ARGS` and return a CompletedProcess: its exit code, stdout and stderr.
+
+    In this process by default, through the same `main` the program calls: a new interpreter
+    costs 3-4 s of imports per call on 2 cores, a minute and a half over the suite. What a
+    program would print as a traceback is caught and put in stderr, with exit code 1, so
+    `assert_clean_error` sees it as it would. program=True runs `python -m digitlab` in a
+    subprocess (with `timeout`), for what only a real process shows."""
+    argv = list(map(str, args))
+    if program:
+        return subprocess.run([sys.executable, "-m", "digitlab", *argv], capture_output=True, text=True,
+                              env=dict(os.environ, **(env or {})), timeout=timeout)
+    from digitlab.cli import main
+
+    saved_env, threads = dict(os.environ), torch.get_num_threads()
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update(env or {})
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as e:  # argparse: --help, a usage error
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+            except Exception:
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        torch.set_num_threads(threads)
+    return subprocess.CompletedProcess(["digitlab", *argv], code, out.getvalue(), err.getvalue())
 
 
 def assert_clean_error(proc, *fragments):

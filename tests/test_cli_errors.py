@@ -37,7 +37,7 @@ def test_predict_names_each_file_it_cannot_read(trained, mnist, tmp_path, capsys
 def test_predict_as_a_program_exits_2_without_a_traceback(trained, tmp_path):
     """The real program (its quick exit skips the interpreter's teardown): the lines still come out."""
     cases = bad_images(tmp_path)
-    proc = run_cli("predict", *[path for path, _ in cases], "--model", trained.best, timeout=60)
+    proc = run_cli("predict", *[path for path, _ in cases], "--model", trained.best, timeout=60, program=True)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = proc.stdout.strip().splitlines()

@@ -75,8 +75,12 @@ def test_an_ensemble_exports_as_one_onnx_graph(ensemble, mnist, tmp_path):
 
 def test_one_server_serves_a_checkpoint_and_an_ensemble_by_name(trained, ensemble, monkeypatch, mnist):
     """What each worker of `digitlab serve --model A --model ENS` builds (server.app_from_env)."""
+    from digitlab.web import server
     from digitlab.web.server import SETTINGS_ENV, ServeConfig, app_from_env
 
+    # a worker's memory policy holds for its whole process, here the rest of the suite: left
+    # out (its thread count, also for the whole process, is put back by conftest)
+    monkeypatch.setattr(server, "return_large_blocks_to_the_system", lambda: None)
     config = ServeConfig(models=(str(trained.best), str(ensemble)))
     monkeypatch.setenv(SETTINGS_ENV, json.dumps(dataclasses.asdict(config)))
     seven = png_bytes(Image.fromarray(255 - mnist.test_images[0].numpy()).resize((140, 140)))

@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import boxes_over_their_digits, run_cli
+from conftest import boxes_over_their_digits
+from test_numbers import figures_read
 from digitlab.cli import main
 from digitlab.data.negatives import render_family
 from digitlab.data.numbers import numbers
 from digitlab.errors import DigitlabError
 from digitlab.models.line_net import BLANK, CLASSES, LineNet
 from digitlab.recognition.line_reader import LineReader, collate, greedy_decode, line_input, load_line_reader
+from digitlab.recognition.predictor import Predictor
 from digitlab.training.line_examples import number_examples, piece_truth
 from digitlab.training.lines import LinesConfig, save_line_reader, stretch, train_line_reader
 from digitlab.recognition.preprocess import find_pieces
@@ -154,14 +156,17 @@ def test_a_line_reader_checkpoint_is_checked(reader, line_reader, tmp_path):
         load_line_reader(broken)
 
 
-def test_train_lines_cli_and_the_lines_option(trained, tmp_path, capsys):
+def test_train_lines_cli_and_the_lines_option(trained, mnist, tmp_path, capsys):
     out = tmp_path / "lines"
     assert main(["train-lines", "--model", str(trained.best), "--out", str(out), "--numbers", "60", "--negatives",
                  "10", "--epochs", "1", "--val-numbers", "20", "--quiet"]) == 0
     assert "wrote" in capsys.readouterr().out and (out / "model.json").is_file()
-    proc = run_cli("evaluate", trained.best, "--numbers", "--count", 10, "--lines", out, "--json")
-    assert proc.returncode == 0, proc.stderr
-    assert set(json.loads(proc.stdout)["readers"]) == {"reader", "splitting only", "strokes only"}
+    assert main(["evaluate", str(trained.best), "--numbers", "--count", "10", "--lines", str(out), "--json"]) == 0
+    readers = json.loads(capsys.readouterr().out)["readers"]
+    assert set(readers) == {"reader", "splitting only", "strokes only"}
+    # the reader's figures are those of the 10 test numbers read here with that line reader
+    made = numbers(10, mnist.test_images, mnist.test_labels, seed=0)
+    assert readers["reader"] == figures_read(Predictor.load(trained.best, lines=out), made)
     (tmp_path / "file").write_text("x")
     for args, message in [(["evaluate", str(trained.best), "--numbers", "--lines", str(trained.best)],
                            "not a line reader"),

@@ -128,17 +128,23 @@ def test_blank_images_have_no_ink(reader):
 
 
 def test_the_rejection_rule_is_calibrated_on_validation_digits(reader, mnist):
+    from digitlab.data.degrade import degraded_sets
     from digitlab.data.splits import train_val_split
+    from digitlab.recognition.rejection import CALIBRATION_DEGRADED, REJECT_RATE
 
-    from digitlab.recognition.rejection import calibration_sets
-
+    config = reader.checkpoint.meta["train_config"]
+    assert (config["val_size"], config["split_seed"], config["folds"]) == (5000, 0, None)
     _, val = train_val_split(mnist.train_labels, 5000, 0)
-    probs = reader.classify(mnist.train_images[val].numpy())
-    assert (probs.max(1) < reader.threshold).mean() <= 0.01  # clean validation digits
-    # trained with non-digits: 1% of the clean and degraded validation digits, pooled
-    sets = calibration_sets(reader.checkpoint)
+    images, labels = mnist.train_images[val], mnist.train_labels[val]
+    # trained with non-digits: the validation digits clean and degraded, pooled
+    sets = [images, *(degraded for degraded, _ in degraded_sets(images, labels, CALIBRATION_DEGRADED, 0).values())]
     assert len(sets) > 1
-    pooled = np.concatenate([reader.classify(images.numpy()).max(1) for images in sets.values()])
+    scores = [torch.softmax(predict_logits(reader.checkpoint.model, x, reader.device), 1).max(1).values.numpy()
+              for x in sets]
+    pooled = np.concatenate(scores).astype(np.float64)
+    # the threshold is their quantile (so not one of test digits, nor of clean digits alone)
+    assert reader.threshold == pytest.approx(np.quantile(pooled, REJECT_RATE))
+    assert (scores[0] < reader.threshold).mean() <= 0.01  # clean validation digits
     assert 0.005 <= (pooled < reader.threshold).mean() <= 0.011
     seven = png_bytes(Image.fromarray(mnist.test_images[0].numpy()))
     assert not reader.read(seven).rejected

@@ -3,6 +3,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -109,7 +110,15 @@ def _stroke(page, points):
     page.mouse.up()
 
 
-def test_a_person_draws_a_one_then_a_seven_in_chromium(server):
+def _dark(screenshot: Path, box: dict) -> np.ndarray:
+    """The part of a page screenshot inside `box`: black where it is near black, white elsewhere
+    (the blue and orange boxes over the digits and the gray hints drop out)."""
+    gray = Image.open(screenshot).convert("L").crop((round(box["x"]), round(box["y"]),
+                                                     round(box["x"] + box["width"]), round(box["y"] + box["height"])))
+    return np.where(np.asarray(gray) < 60, 0, 255).astype(np.uint8)
+
+
+def test_a_person_draws_a_one_then_a_seven_in_chromium(server, reader):
     from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -129,9 +138,12 @@ def test_a_person_draws_a_one_then_a_seven_in_chromium(server):
             _stroke(page, [(220, 50), (340, 50), (260, 240)])  # a seven: across, then down to the left
             expect(page.locator("#number")).to_have_text("7", timeout=10000)
             page.screenshot(path=str(ARTIFACTS / "drawn-7.png"))
+            drawing, answer = (page.locator(s).bounding_box() for s in ("#canvas", "#number"))
             page.click("#undo")
             expect(page.locator("#number")).to_have_text("draw something")
             expect(page.locator("#boxes")).to_have_attribute("data-count", "0")
         finally:
             browser.close()
-    assert (ARTIFACTS / "drawn-7.png").stat().st_size > 1000
+    # the screenshot shows what the person saw: a drawing that reads as a seven, and an answer in black
+    assert reader.read_gray(_dark(ARTIFACTS / "drawn-7.png", drawing)[4:-4, 4:-4]).number == "7"  # within the border
+    assert (_dark(ARTIFACTS / "drawn-7.png", answer) == 0).any()

@@ -25,7 +25,7 @@ def compare(paths: list[str | Path], out: str | Path, device: str | None = None,
     if len(paths) < 2:
         raise DigitlabError("compare needs at least two checkpoints")
     out = check_output_dir(out, "the comparison", "compare.json")
-    evaluations = [evaluate(p, device=device, robustness_images=robustness_images) for p in paths]
+    evaluations = [evaluate(p, device=device, robustness_images=robustness_images, open_set=False) for p in paths]
     rows = [comparison_row(e) for e in evaluations]
     # Two checkpoints of one run share a model name; the path tells them apart.
     histories = {str(e.checkpoint.path): e.checkpoint.meta.get("history") or [] for e in evaluations}

@@ -26,6 +26,31 @@ def _subplots(*args, **kwargs):
     return plt.subplots(*args, layout="constrained", **kwargs)
 
 
+def _mosaic(pictures: list[list[np.ndarray]], captions: list[list[tuple[str, str]]], cell: tuple[float, float],
+            left: float = 0.1):
+    """Rows of 28 x 28 pictures drawn as one image, each with a caption (text, colour) above
+    it, `cell` inches per picture, right of a `left` margin and under a title of half an inch.
+    One image, not an axis per picture: matplotlib lays out and draws a hundred axes in
+    seconds (3.9 s for 12 x 8 with the constrained engine), one in a tenth of that."""
+    rows, cols = len(pictures), max((len(r) for r in pictures), default=1) or 1
+    side, gap_x, gap_y = 28, 6, 14  # pixels of a picture, between pictures, above each for its caption
+    canvas = np.zeros((rows * (side + gap_y), cols * (side + gap_x)), np.uint8)
+    for r, row in enumerate(pictures):
+        for c, picture in enumerate(row):
+            y, x = r * (side + gap_y) + gap_y, c * (side + gap_x)
+            canvas[y:y + side, x:x + side] = picture
+    width, height = left + cols * cell[0] + 0.1, rows * cell[1] + 0.6
+    fig = plt.figure(figsize=(width, height))
+    ax = fig.add_axes((left / width, 0.1 / height, 1 - (left + 0.1) / width, 1 - 0.7 / height))
+    ax.imshow(canvas, cmap="gray_r", vmin=0, vmax=255, interpolation="nearest", aspect="auto")
+    ax.axis("off")
+    for r, row in enumerate(captions):
+        for c, (text, colour) in enumerate(row):
+            ax.text(c * (side + gap_x) + side / 2, r * (side + gap_y) + gap_y - 2, text, ha="center", va="bottom",
+                    fontsize=7, color=colour)
+    return fig, ax
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)  # layouts are constrained: no second "tight" render
@@ -125,15 +150,12 @@ def confident_mistakes(images: np.ndarray, labels: np.ndarray, probs: np.ndarray
     wrong = np.flatnonzero(predicted != labels)
     order = wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")][:count]
     cols = 8
-    rows = max(1, -(-len(order) // cols))
-    fig, axes = _subplots(rows, cols, figsize=(cols * 1.6, rows * 1.9), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, order):
-        ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=255)
-        ax.set_title(f"true {labels[i]} → {predicted[i]}\n{probs[i, predicted[i]]:.1%}", fontsize=9)
+    chunks = [order[k:k + cols] for k in range(0, len(order), cols)] or [[]]
+    fig, ax = _mosaic([[images[i] for i in chunk] for chunk in chunks],
+                      [[(f"true {labels[i]} → {predicted[i]}, {probs[i, predicted[i]]:.1%}", "black") for i in chunk]
+                       for chunk in chunks], (1.6, 1.9))
     if not len(order):
-        axes[0, 0].text(0, 0.5, "no mistakes", fontsize=12)
+        ax.text(0.5, 0.5, "no mistakes", fontsize=12, transform=ax.transAxes, ha="center")
     fig.suptitle("Most confidently wrong test digits")
     return _png(fig)
 
@@ -225,18 +247,15 @@ def open_set_histogram(digits: dict[str, np.ndarray], non_digits: dict[str, np.n
 def accepted_non_digits(images: dict[str, np.ndarray], scores: dict[str, np.ndarray], threshold: float,
                         per_family: int = 8) -> bytes:
     """The most digit-like non-digits of each family, marked when the threshold lets them through."""
-    rows = len(images)
-    fig, axes = _subplots(rows, per_family, figsize=(per_family * 1.3, rows * 1.5), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for r, (family, pictures) in enumerate(images.items()):
+    pictures, captions = [], []
+    for family, found in images.items():
         order = np.argsort(-scores[family], kind="stable")[:per_family]
-        for c, i in enumerate(order):
-            ax = axes[r, c]
-            ax.imshow(pictures[i], cmap="gray_r", vmin=0, vmax=255)
-            accepted = scores[family][i] >= threshold
-            ax.set_title(f"{scores[family][i]:.3f}{' accepted' if accepted else ''}", fontsize=7,
-                         color="crimson" if accepted else "black")
-        axes[r, 0].text(-0.3, 0.5, family, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=9)
+        accepted = scores[family][order] >= threshold
+        pictures.append([found[i] for i in order])
+        captions.append([(f"{scores[family][i]:.3f}{' accepted' if a else ''}", "crimson" if a else "black")
+                         for i, a in zip(order, accepted)])
+    fig, ax = _mosaic(pictures, captions, (1.3, 1.5), left=1.5)
+    for r, family in enumerate(images):
+        ax.text(-4, r * 42 + 28, family, ha="right", va="center", fontsize=9)
     fig.suptitle("Most digit-like non-digits per family (top probability; red: accepted as digits)")
     return _png(fig)
