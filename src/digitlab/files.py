@@ -55,12 +55,35 @@ def read_json(path: Path, what: str, owner: str):
         raise DigitlabError(f"{owner} {path.parent} is corrupt: {path.name} is not valid JSON ({e})") from None
 
 
+_RENAME_EXCHANGE, _AT_FDCWD = 2, -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (Linux renameat2 RENAME_EXCHANGE): no moment
+    where neither is there. False where the system or its file system cannot."""
+    import ctypes
+    import errno
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a fresh temporary directory; on success it takes the place of `path`.
 
-    An existing `path` is moved aside first and deleted only once the new one is
-    in place, so a failure at any point leaves the old contents recoverable.
+    An existing `path` is swapped with the new one in one step where the system can
+    (Linux), so a process killed at any moment leaves either the old directory or the new
+    one at `path`. Elsewhere it is moved aside first and deleted only once the new one is
+    in place: a failure at any point leaves the old contents recoverable.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +92,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         old = None
+        if path.is_dir() and not path.is_symlink() and _exchange(tmp, path):
+            return  # tmp now holds the old directory; `finally` deletes it
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / path.name)
