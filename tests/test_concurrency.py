@@ -101,13 +101,18 @@ def read_in_process(app, images: list[bytes], at_once: bool) -> list[tuple]:
     return asyncio.run(_post(app, images, at_once))
 
 
-def post_over_http(base: str, image: bytes) -> tuple:
-    request = urllib.request.Request(base + "/api/predict", data=image, headers=PNG)
+def post_png(url: str, image: bytes) -> tuple[int, dict | str]:
+    """POST a PNG over HTTP: the status, and the JSON answer (an error's body as text)."""
+    request = urllib.request.Request(url, data=image, headers=PNG)
     try:
         with urllib.request.urlopen(request, timeout=60) as r:
-            return answer_of(r.status, json.loads(r.read()))
+            return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
-        return answer_of(e.code, e.read().decode())
+        return e.code, e.read().decode()
+
+
+def post_over_http(base: str, image: bytes) -> tuple:
+    return answer_of(*post_png(base + "/api/predict", image))
 
 
 def logged_reads(log_path: str, expected: int, wait_s: float = 10, route: str = "/api/predict") -> list[dict]:
@@ -189,15 +194,9 @@ def test_one_process_gives_each_of_many_different_images_read_at_once_its_own_an
     assert counting.most >= 2, counting.most  # the reads did overlap: the test tested something
 
 
-def store_over_http(base: str, item: tuple[bytes, str]) -> tuple[int, dict]:
+def store_over_http(base: str, item: tuple[bytes, str]) -> tuple[int, dict | str]:
     image, label = item
-    request = urllib.request.Request(f"{base}/api/samples?label={urllib.parse.quote(label)}", data=image,
-                                     headers=PNG)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, {"detail": e.read().decode()}
+    return post_png(f"{base}/api/samples?label={urllib.parse.quote(label)}", image)
 
 
 def test_two_workers_give_each_of_many_different_images_sent_at_once_its_own_answer(reader, cases, tmp_path):

@@ -1,7 +1,7 @@
-"""What survives a stop: a `default` run (non-digits, degraded digits, batch norm
-re-estimated) resumed by `train --resume` is the run that was never stopped; a checkpoint
-write killed with SIGKILL leaves a whole checkpoint; a full run killed while its group
-judge trains trains only the judge when started again."""
+"""What survives a stop: a run resumed is the run that was never stopped (a small one, and
+a `default` run with non-digits, degraded digits and batch norm re-estimated, resumed by
+`train --resume`); a checkpoint write killed with SIGKILL leaves a whole checkpoint; a full
+run killed while its group judge trains trains only the judge when started again."""
 
 import json
 import os
@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from conftest import run_cli
+from test_training import _tiny
 from digitlab.data.negatives import NegativesConfig
 from digitlab.recognition.group_judge import GROUPS_DIR
 from digitlab.runs.checkpoint import load_checkpoint, read_meta, save_checkpoint
@@ -41,19 +42,38 @@ def _weights(path):
     return load_checkpoint(path).model.state_dict()
 
 
-def test_train_resume_of_the_default_recipe_is_the_run_that_never_stopped(tmp_path):
-    cfg = recipe("default", subset=1500, epochs=2, val_size=500, negatives=NegativesConfig(bank=600))
-    assert cfg.negatives is not None and cfg.degrade is not None  # what makes `default` itself
+def _without_timings(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in ("seconds", "samples_per_second")} for r in history]
+
+
+def assert_resumed_run_is_the_whole_one(cfg, tmp_path, resume) -> None:
+    """Train `cfg` whole, and again stopped after its first epoch and resumed by `resume(run)`:
+    the same history (timings aside) and every tensor of the last checkpoint equal."""
     whole = train(cfg, tmp_path / "whole", **QUIET)
     with pytest.raises(Killed):
         train(cfg, tmp_path / "cut", on_epoch_end=_stop_after_first, **QUIET)
-    proc = run_cli("train", "--resume", tmp_path / "cut", "--quiet")
-    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads((tmp_path / "cut" / "history.json").read_text())) == 1
+    resume(tmp_path / "cut")
     history = json.loads((tmp_path / "cut" / "history.json").read_text())
-    strip = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "samples_per_second")} for r in h]  # noqa
-    assert strip(history) == strip(whole.history) and len(history) == 2
+    assert _without_timings(history) == _without_timings(whole.history) and len(history) == cfg.epochs
     a, b = _weights(tmp_path / "whole" / "last"), _weights(tmp_path / "cut" / "last")
     assert all(torch.equal(a[k], b[k]) for k in a)  # batch-norm statistics included
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    cfg = _tiny()
+    assert_resumed_run_is_the_whole_one(cfg, tmp_path, lambda run: train(cfg, run, resume=True, **QUIET))
+
+
+def test_train_resume_of_the_default_recipe_is_the_run_that_never_stopped(tmp_path):
+    cfg = recipe("default", subset=1500, epochs=2, val_size=500, negatives=NegativesConfig(bank=600))
+    assert cfg.negatives is not None and cfg.degrade is not None  # what makes `default` itself
+
+    def resume_through_the_cli(run):
+        proc = run_cli("train", "--resume", run, "--quiet")
+        assert proc.returncode == 0, proc.stderr
+
+    assert_resumed_run_is_the_whole_one(cfg, tmp_path, resume_through_the_cli)
 
 
 @pytest.mark.parametrize("stage", ["weights", "swap"])

@@ -91,6 +91,10 @@ def _reason(e: Exception) -> str:
     return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
 
 
+def _count(conn) -> int:
+    return int(conn.execute(select(func.count()).select_from(samples)).scalar_one())
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_S * 1000}")
@@ -125,7 +129,7 @@ class SampleStore:
                    confidence=sample.confidence, rejected=int(sample.rejected), model=sample.model,
                    weights_sha256=sample.weights_sha256)
         with self._guard("write to"), self.engine.begin() as conn:
-            if limit is not None and conn.execute(select(func.count()).select_from(samples)).scalar_one() >= limit:
+            if limit is not None and _count(conn) >= limit:
                 raise StoreFull(f"the sample store {self.location} holds {limit:,} samples already")
             return int(conn.execute(insert(samples).values(**row).returning(samples.c.id)).scalar_one())
 
@@ -137,7 +141,7 @@ class SampleStore:
 
     def count(self) -> int:
         with self._guard("read"), self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(samples)).scalar_one())
+            return _count(conn)
 
     def samples(self, limit: int | None = None) -> list[Sample]:
         """The samples in the order they were stored (the first `limit` of them)."""
